@@ -12,7 +12,7 @@ PACKAGES=(
   # runtime services used by tests and the demo
   redis-server
   # compute and utilities
-  libopenblas-dev libjansson-dev libxxhash-dev libinih-dev
+  libopenblas-dev libjansson-dev libxxhash-dev
   # fuzzing and sanitizer runtimes (libFuzzer comes with clang)
   clang libclang-rt-dev
 )

@@ -1,0 +1,978 @@
+/* config.c: the key table, value parsers, the INI reader, overrides, validation, printing and
+ * the generated reference. See config.h for the syntax and the rules.
+ *
+ * The INI reader is our own rather than libinih's: the Debian build of inih (r55) passes no
+ * line numbers to the handler, cuts lines at 200 bytes silently, treats " ;" inside a quoted
+ * value as a comment, joins indented lines as multi-line values, never reports an empty section,
+ * and is tuned through process-wide globals. None of that fits "errors name the file, line and
+ * key", so the ~100 lines below do the job with no surprises. */
+#include "common/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+/* ---- the key table ------------------------------------------------------------------------ */
+
+typedef enum { T_STRING, T_INT, T_DOUBLE, T_BOOL, T_ENUM, T_DURATION, T_SIZE } key_type;
+
+/* What a string value may contain, beyond "no control characters" and its length bounds. */
+typedef enum {
+  STR_TEXT,     /* anything */
+  STR_IDENT,    /* letters, digits, '_', '-', '.', not starting with '.' (Redis keys, paths) */
+  STR_ENDPOINT, /* a ZeroMQ endpoint: tcp://, ipc:// or inproc:// and something after it */
+  STR_SECRET,   /* anything, never printed */
+} str_check;
+
+typedef struct {
+  const char *section, *key;
+  key_type type;
+  str_check check;          /* T_STRING */
+  const char *def;          /* the default, as it would be written in the file (unquoted) */
+  int64_t min, max;         /* T_INT, T_DURATION (ms), T_SIZE (bytes); T_STRING: length */
+  double dmin, dmax;        /* T_DOUBLE */
+  const char *const *names; /* T_ENUM: allowed names, NULL-terminated; stored as the index */
+  size_t offset;            /* of the field in zr_config */
+  const char *help;
+} key_def;
+
+/* offsetof(zr_config, f), refusing to compile unless the field has type T. */
+#define FIELD(f, T) (offsetof(zr_config, f) + 0 * sizeof(&((zr_config *)0)->f == (T *)0))
+#define ROW(sec, k, fld, ctype, ...) \
+  {.section = #sec, .key = #k, .offset = FIELD(sec.fld, ctype), __VA_ARGS__}
+#define STRING(sec, k, chk, lo, hi, dflt, hlp) \
+  ROW(sec, k, k, char *, .type = T_STRING, .check = chk, .min = lo, .max = hi, .def = dflt, .help = hlp)
+#define INT(sec, k, lo, hi, dflt, hlp) \
+  ROW(sec, k, k, int64_t, .type = T_INT, .min = lo, .max = hi, .def = dflt, .help = hlp)
+#define DOUBLE(sec, k, lo, hi, dflt, hlp) \
+  ROW(sec, k, k, double, .type = T_DOUBLE, .dmin = lo, .dmax = hi, .def = dflt, .help = hlp)
+#define BOOL(sec, k, dflt, hlp) ROW(sec, k, k, bool, .type = T_BOOL, .def = dflt, .help = hlp)
+#define ENUM(sec, k, nms, dflt, hlp) \
+  ROW(sec, k, k, int, .type = T_ENUM, .names = nms, .def = dflt, .help = hlp)
+#define DURATION(sec, k, lo, hi, dflt, hlp) \
+  ROW(sec, k, k##_ms, int64_t, .type = T_DURATION, .min = lo, .max = hi, .def = dflt, .help = hlp)
+#define SIZE(sec, k, lo, hi, dflt, hlp) \
+  ROW(sec, k, k, int64_t, .type = T_SIZE, .min = lo, .max = hi, .def = dflt, .help = hlp)
+
+#define MS(n) ((int64_t)(n))
+#define SEC(n) (MS(n) * 1000)
+#define MIN(n) (SEC(n) * 60)
+#define HOUR(n) (MIN(n) * 60)
+#define KIB(n) ((int64_t)(n) << 10)
+#define GIB(n) ((int64_t)(n) << 30)
+
+/* Sections in the order of the file and the docs. Those without rows yet are accepted, and any
+ * key in them is an unknown key until the module that owns the section adds its rows. */
+static const struct {
+  const char *name, *about;
+} sections[] = {
+    {"job", "What the job is called, where its files go and how much it logs."},
+    {"model", "The policy and reference models."},
+    {"data", "Task sets and prompt templates."},
+    {"algo", "Advantages, policy loss, KL and off-policy settings."},
+    {"actor", "Generation and weight sync on actors."},
+    {"reward", "Reward workers and the code sandbox."},
+    {"learner", "The learner: batches, optimizer, checkpoints."},
+    {"redis", "The Redis server that holds job state, heartbeats and metrics."},
+    {"net", "ZeroMQ endpoints and socket options, the same for every daemon."},
+    {"security", "ZeroMQ CURVE keys and the client allow-list: all four keys set, or none."},
+};
+#define NSECTIONS (sizeof sections / sizeof sections[0])
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+_Static_assert(ZR_LOG_DEBUG == 0 && ZR_LOG_INFO == 1 && ZR_LOG_WARN == 2 && ZR_LOG_ERROR == 3,
+               "job.log_level stores a zr_log_level as the index into log_levels");
+
+static const key_def keys[] = {
+    STRING(job, id, STR_IDENT, 0, 64, "",
+           "Job id, used in Redis keys and the run directory; empty: a random id is generated at start."),
+    STRING(job, name, STR_TEXT, 1, 256, "zerorl", "Human-readable job name, for status output and logs."),
+    STRING(job, run_dir, STR_TEXT, 1, 4096, "runs",
+           "Directory for metrics.jsonl, checkpoints, logs and plots."),
+    ENUM(job, log_level, log_levels, "info", "Least severe log record written."),
+
+    STRING(redis, host, STR_TEXT, 0, 255, "127.0.0.1",
+           "Redis host name or address; not used when `socket` is set."),
+    INT(redis, port, 1, 65535, "6379", "Redis TCP port; not used when `socket` is set."),
+    STRING(redis, socket, STR_TEXT, 0, 107, "",
+           "Unix socket path of the Redis server; when set it wins over `host` and `port`."),
+    STRING(redis, user, STR_TEXT, 0, 256, "", "ACL user for AUTH; empty: the default user."),
+    STRING(redis, password, STR_SECRET, 0, 4096, "", "Password for AUTH; empty: no AUTH."),
+    INT(redis, db, 0, 2147483647, "0", "Database number (SELECT)."),
+    STRING(redis, prefix, STR_IDENT, 1, 64, "zerorl",
+           "First part of every key: `PREFIX:job:ID`, `PREFIX:worker:...`."),
+    DURATION(redis, connect_timeout, MS(1), MIN(10), "5s", "Deadline for connecting to Redis."),
+    DURATION(redis, command_timeout, MS(1), MIN(10), "10s", "Deadline for each command's reply."),
+    DURATION(redis, backoff_min, MS(1), HOUR(1), "100ms",
+             "First delay before reconnecting; it doubles after each failure up to `backoff_max`."),
+    DURATION(redis, backoff_max, MS(1), HOUR(1), "30s",
+             "Longest delay between reconnect attempts; at least `backoff_min`."),
+    DURATION(redis, heartbeat_interval, MS(10), MIN(10), "2s",
+             "How often a daemon refreshes its worker hash."),
+    DURATION(redis, heartbeat_ttl, MS(10), HOUR(1), "10s",
+             "TTL of the worker hash: a daemon silent this long is presumed gone; more than `heartbeat_interval`."),
+
+    STRING(net, learner_tasks, STR_ENDPOINT, 1, 1024, "tcp://*:5555",
+           "Endpoint the learner binds for work requests, grants and rollouts (ROUTER)."),
+    STRING(net, learner_weights, STR_ENDPOINT, 1, 1024, "tcp://*:5556",
+           "Endpoint the learner binds for weight chunk requests (ROUTER)."),
+    STRING(net, learner_announce, STR_ENDPOINT, 1, 1024, "tcp://*:5557",
+           "Endpoint the learner binds for weight announcements (PUB)."),
+    STRING(net, learner_host, STR_ENDPOINT, 1, 1024, "tcp://127.0.0.1",
+           "Address actors and reward workers connect to; the ports come from the `learner_*` endpoints."),
+    SIZE(net, max_msg_size, KIB(1), GIB(16), "256MiB", "Largest message a socket accepts (ZMQ_MAXMSGSIZE)."),
+    INT(net, sndhwm, 1, 10000000, "1000", "Send high-water mark in messages (ZMQ_SNDHWM)."),
+    INT(net, rcvhwm, 1, 10000000, "1000", "Receive high-water mark in messages (ZMQ_RCVHWM)."),
+    DURATION(net, linger, MS(0), MIN(5), "1s",
+             "How long a closing socket keeps trying to send queued messages (ZMQ_LINGER)."),
+    DURATION(net, reconnect_ivl, MS(1), MIN(1), "100ms", "First reconnect interval (ZMQ_RECONNECT_IVL)."),
+    DURATION(net, reconnect_ivl_max, MS(1), MIN(10), "5s",
+             "Longest reconnect interval (ZMQ_RECONNECT_IVL_MAX); at least `reconnect_ivl`."),
+
+    STRING(security, curve_secret_key_file, STR_TEXT, 0, 4096, "",
+           "This daemon's CURVE secret key (`zerorl keygen`); empty: CURVE off."),
+    STRING(security, curve_public_key_file, STR_TEXT, 0, 4096, "", "This daemon's CURVE public key."),
+    STRING(security, curve_server_public_key_file, STR_TEXT, 0, 4096, "",
+           "The learner's CURVE public key, which clients use to authenticate it."),
+    STRING(security, allowed_clients_file, STR_TEXT, 0, 4096, "",
+           "Public keys of the clients the learner accepts, one per line."),
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* A parsed value, before it is stored in (or after it is read from) a zr_config field. */
+typedef union {
+  char *s;
+  int64_t i; /* T_INT, T_DURATION, T_SIZE */
+  double d;
+  bool b;
+  int e;
+} value;
+
+static int find_section(const char *name) {
+  for (size_t i = 0; i < NSECTIONS; i++)
+    if (strcmp(sections[i].name, name) == 0) return (int)i;
+  return -1;
+}
+
+static int find_key(const char *section, const char *key) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, key) == 0) return (int)i;
+  return -1;
+}
+
+static const key_def *must_find(const char *section, const char *key) {
+  int i = find_key(section, key);
+  ZR_ASSERT(i >= 0);
+  return &keys[i];
+}
+
+/* ---- value parsers ------------------------------------------------------------------------ */
+
+/* s, cut to fit in a message: at most 60 bytes, "..." marking a cut. */
+static const char *clip(const char *s, char buf[64]) {
+  if (strlen(s) <= 60) return s;
+  memcpy(buf, s, 57);
+  memcpy(buf + 57, "...", 4);
+  return buf;
+}
+
+static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+/* Reads one or more decimal digits at *p and moves past them. 0, -EINVAL (no digit) or -ERANGE
+ * (more than 64 bits; *out is then UINT64_MAX). */
+static int scan_digits(const char **p, uint64_t *out) {
+  const char *s = *p;
+  uint64_t v = 0;
+  bool over = false;
+  if (!is_digit(*s)) return -EINVAL;
+  for (; is_digit(*s); s++) {
+    unsigned d = (unsigned)(*s - '0');
+    if (v > (UINT64_MAX - d) / 10) over = true;
+    v = over ? UINT64_MAX : v * 10 + d;
+  }
+  *p = s;
+  *out = v;
+  return over ? -ERANGE : 0;
+}
+
+int zr_config_parse_int(const char *text, int64_t *out) {
+  char cb[64];
+  const char *p = text;
+  bool neg = *p == '-';
+  uint64_t v;
+  if (*p == '-' || *p == '+') p++;
+  int rc = scan_digits(&p, &v);
+  if (rc == -EINVAL || (rc == 0 && *p))
+    return zr_seterr(-EINVAL, "'%s' is not an integer", clip(text, cb));
+  if (rc == -ERANGE || v > (uint64_t)INT64_MAX + neg)
+    return zr_seterr(-ERANGE, "'%s' does not fit in 64 bits", clip(text, cb));
+  *out = neg ? (int64_t)(0 - v) : (int64_t)v; /* 0 - v wraps to the two's complement */
+  return 0;
+}
+
+int zr_config_parse_double(const char *text, double *out) {
+  char cb[64];
+  /* Plain decimal notation only: strtod alone would also take "nan", "inf", hex floats and
+   * leading whitespace. */
+  if (!*text || strspn(text, "0123456789.eE+-") != strlen(text))
+    return zr_seterr(-EINVAL, "'%s' is not a number", clip(text, cb));
+  char *end;
+  errno = 0;
+  double d = strtod(text, &end);
+  if (end == text || *end) return zr_seterr(-EINVAL, "'%s' is not a number", clip(text, cb));
+  if (!isfinite(d)) return zr_seterr(-ERANGE, "'%s' is not a finite number", clip(text, cb));
+  *out = d; /* an underflow to 0 or a subnormal is accepted: it is the nearest double */
+  return 0;
+}
+
+int zr_config_parse_bool(const char *text, bool *out) {
+  static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+  char cb[64];
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(text, yes[i]) == 0) return *out = true, 0;
+    if (strcasecmp(text, no[i]) == 0) return *out = false, 0;
+  }
+  return zr_seterr(-EINVAL, "'%s' is not a boolean (use true/false, yes/no, on/off or 1/0)",
+                   clip(text, cb));
+}
+
+/* A whole number followed by a unit from units[] (NULL-terminated names, with factors). */
+static int parse_scaled(const char *text, const char *const *units, const int64_t *factors,
+                        bool bare_ok, int64_t *out) {
+  const char *p = text;
+  uint64_t v = 0;
+  int rc = scan_digits(&p, &v);
+  if (rc == -EINVAL) return rc;
+  size_t u = 0;
+  while (units[u] && strcmp(units[u], p) != 0) u++;
+  if (!units[u] && !(*p == '\0' && (bare_ok || v == 0))) return -EINVAL;
+  int64_t f = units[u] ? factors[u] : 1;
+  if (rc == -ERANGE || v > (uint64_t)(INT64_MAX / f)) return -ERANGE;
+  *out = (int64_t)v * f;
+  return 0;
+}
+
+int zr_config_parse_duration(const char *text, int64_t *ms) {
+  static const char *const units[] = {"ms", "s", "m", "h", NULL};
+  static const int64_t factors[] = {1, SEC(1), MIN(1), HOUR(1)};
+  char cb[64];
+  int rc = parse_scaled(text, units, factors, false, ms);
+  if (rc == -EINVAL)
+    return zr_seterr(rc, "'%s' is not a duration (use a whole number and a unit: 250ms, 30s, 5m, 2h)",
+                     clip(text, cb));
+  if (rc == -ERANGE) return zr_seterr(rc, "'%s' is too long a duration", clip(text, cb));
+  return 0;
+}
+
+int zr_config_parse_size(const char *text, int64_t *bytes) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", NULL};
+  static const int64_t factors[] = {1, KIB(1), KIB(1) << 10, GIB(1), GIB(1) << 10};
+  char cb[64];
+  int rc = parse_scaled(text, units, factors, true, bytes);
+  if (rc == -EINVAL)
+    return zr_seterr(rc, "'%s' is not a size (use bytes or a whole number and a unit: 64KiB, 256MiB, 1GiB)",
+                     clip(text, cb));
+  if (rc == -ERANGE) return zr_seterr(rc, "'%s' is too large a size", clip(text, cb));
+  return 0;
+}
+
+/* ---- canonical text ----------------------------------------------------------------------- */
+
+static void fmt_duration(int64_t ms, char *buf, size_t len) {
+  if (ms != 0 && ms % HOUR(1) == 0) snprintf(buf, len, "%lldh", (long long)(ms / HOUR(1)));
+  else if (ms != 0 && ms % MIN(1) == 0) snprintf(buf, len, "%lldm", (long long)(ms / MIN(1)));
+  else if (ms != 0 && ms % SEC(1) == 0) snprintf(buf, len, "%llds", (long long)(ms / SEC(1)));
+  else snprintf(buf, len, "%lldms", (long long)ms);
+}
+
+static void fmt_size(int64_t b, char *buf, size_t len) {
+  static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+  for (int i = 0; i < 4 && b != 0; i++) {
+    int64_t f = KIB(1) << (10 * (3 - i));
+    if (b % f == 0) {
+      snprintf(buf, len, "%lld%s", (long long)(b / f), units[i]);
+      return;
+    }
+  }
+  snprintf(buf, len, "%lld", (long long)b);
+}
+
+/* The shortest text that reads back as the same double. */
+static void fmt_double(double d, char *buf, size_t len) {
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, len, "%.*g", prec, d);
+    if (strtod(buf, NULL) == d) return;
+  }
+}
+
+/* A number of key k's kind (T_INT, T_DURATION, T_SIZE) as canonical text. */
+static void fmt_number(const key_def *k, int64_t v, char *buf, size_t len) {
+  if (k->type == T_DURATION) fmt_duration(v, buf, len);
+  else if (k->type == T_SIZE) fmt_size(v, buf, len);
+  else snprintf(buf, len, "%lld", (long long)v);
+}
+
+/* Canonical text of a non-string value. */
+static void fmt_scalar(const key_def *k, value v, char *buf, size_t len) {
+  switch (k->type) {
+  case T_DOUBLE: fmt_double(v.d, buf, len); break;
+  case T_BOOL: snprintf(buf, len, "%s", v.b ? "true" : "false"); break;
+  case T_ENUM: snprintf(buf, len, "%s", k->names[v.e]); break;
+  case T_INT:
+  case T_DURATION:
+  case T_SIZE: fmt_number(k, v.i, buf, len); break;
+  case T_STRING: ZR_ASSERT(!"fmt_scalar on a string");
+  }
+}
+
+/* ---- typed values -------------------------------------------------------------------------- */
+
+static int check_string(const key_def *k, const char *text) {
+  char cb[64];
+  size_t n = strlen(text);
+  if (n == 0 && k->min > 0) return zr_seterr(-EINVAL, "must not be empty");
+  if (n < (size_t)k->min)
+    return zr_seterr(-EINVAL, "value is %zu bytes long; the minimum is %lld", n, (long long)k->min);
+  if (n > (size_t)k->max)
+    return zr_seterr(-EINVAL, "value is %zu bytes long; the limit is %lld", n, (long long)k->max);
+  switch (k->check) {
+  case STR_TEXT: break;
+  case STR_IDENT:
+    if (strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != n ||
+        text[0] == '.')
+      return zr_seterr(-EINVAL, "'%s' may only contain letters, digits, '_', '-' and '.' (not first)",
+                       clip(text, cb));
+    break;
+  case STR_ENDPOINT: {
+    static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
+    bool ok = false;
+    for (size_t i = 0; i < 3; i++) {
+      size_t sl = strlen(schemes[i]);
+      if (strncmp(text, schemes[i], sl) == 0 && text[sl] && !strpbrk(text, " \t")) ok = true;
+    }
+    if (!ok)
+      return zr_seterr(-EINVAL, "'%s' is not a ZeroMQ endpoint (tcp://..., ipc://... or inproc://...)",
+                       clip(text, cb));
+    break;
+  }
+  case STR_SECRET:
+    if (strcmp(text, "***") == 0)
+      return zr_seterr(-EINVAL, "'***' is the placeholder a printed configuration shows for a secret; "
+                                "write the real value");
+    break;
+  }
+  return 0;
+}
+
+/* Parses text as key k's type and checks its range. On success a string value is a fresh copy
+ * that the caller stores or frees. Errors carry only the reason ("70000 is out of range
+ * 1..65535"); the caller adds where. */
+static int parse_value(const key_def *k, const char *text, value *v) {
+  char cb[64], lo[32], hi[32];
+  for (const char *p = text; *p; p++)
+    if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+      return zr_seterr(-EINVAL, "value contains a control character");
+  int rc = 0;
+  switch (k->type) {
+  case T_STRING:
+    if ((rc = check_string(k, text)) < 0) return rc;
+    if (!(v->s = strdup(text))) return zr_seterr(-ENOMEM, "out of memory");
+    return 0;
+  case T_BOOL: return zr_config_parse_bool(text, &v->b);
+  case T_ENUM: {
+    char list[256] = "";
+    for (int i = 0; k->names[i]; i++) {
+      if (strcmp(k->names[i], text) == 0) return v->e = i, 0;
+      snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", k->names[i]);
+    }
+    return zr_seterr(-EINVAL, "'%s' is not one of %s", clip(text, cb), list);
+  }
+  case T_DOUBLE:
+    rc = zr_config_parse_double(text, &v->d);
+    if (rc == -EINVAL) return rc;
+    if (rc == -ERANGE || v->d < k->dmin || v->d > k->dmax) {
+      fmt_double(k->dmin, lo, sizeof lo);
+      fmt_double(k->dmax, hi, sizeof hi);
+      return zr_seterr(-ERANGE, "%s is out of range %s..%s", clip(text, cb), lo, hi);
+    }
+    return 0;
+  case T_INT: rc = zr_config_parse_int(text, &v->i); break;
+  case T_DURATION: rc = zr_config_parse_duration(text, &v->i); break;
+  case T_SIZE: rc = zr_config_parse_size(text, &v->i); break;
+  }
+  if (rc == -EINVAL) return rc;
+  if (rc == -ERANGE || v->i < k->min || v->i > k->max) {
+    fmt_number(k, k->min, lo, sizeof lo);
+    fmt_number(k, k->max, hi, sizeof hi);
+    return zr_seterr(-ERANGE, "%s is out of range %s..%s", clip(text, cb), lo, hi);
+  }
+  return 0;
+}
+
+static void *field(const zr_config *c, const key_def *k) { return (char *)c + k->offset; }
+
+static value fetch(const zr_config *c, const key_def *k) {
+  value v = {0};
+  void *f = field(c, k);
+  switch (k->type) {
+  case T_STRING: v.s = *(char **)f; break;
+  case T_DOUBLE: v.d = *(double *)f; break;
+  case T_BOOL: v.b = *(bool *)f; break;
+  case T_ENUM: v.e = *(int *)f; break;
+  case T_INT:
+  case T_DURATION:
+  case T_SIZE: v.i = *(int64_t *)f; break;
+  }
+  return v;
+}
+
+/* Stores v in c's field, taking ownership of a string (and freeing the one it replaces). */
+static void store(zr_config *c, const key_def *k, value v) {
+  void *f = field(c, k);
+  switch (k->type) {
+  case T_STRING:
+    free(*(char **)f);
+    *(char **)f = v.s;
+    break;
+  case T_DOUBLE: *(double *)f = v.d; break;
+  case T_BOOL: *(bool *)f = v.b; break;
+  case T_ENUM: *(int *)f = v.e; break;
+  case T_INT:
+  case T_DURATION:
+  case T_SIZE: *(int64_t *)f = v.i; break;
+  }
+}
+
+static bool is_default(const zr_config *c, const key_def *k) {
+  value cur = fetch(c, k), def;
+  if (k->type == T_STRING) return strcmp(cur.s, k->def) == 0;
+  int rc = parse_value(k, k->def, &def);
+  ZR_ASSERT(rc == 0);
+  switch (k->type) {
+  case T_DOUBLE: return cur.d == def.d;
+  case T_BOOL: return cur.b == def.b;
+  case T_ENUM: return cur.e == def.e;
+  default: return cur.i == def.i;
+  }
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+int zr_config_init_defaults(zr_config *c) {
+  memset(c, 0, sizeof *c);
+  if (!(c->origins = calloc(NKEYS, sizeof *c->origins))) return zr_seterr(-ENOMEM, "config: out of memory");
+  for (size_t i = 0; i < NKEYS; i++) {
+    value v;
+    int rc = parse_value(&keys[i], keys[i].def, &v);
+    if (rc == -ENOMEM) {
+      zr_config_release(c);
+      return zr_seterr(rc, "config: out of memory");
+    }
+    if (rc < 0) { /* a default its own key refuses: a bug in the table */
+      fprintf(stderr, "zerorl: bad default for [%s] %s: %s\n", keys[i].section, keys[i].key, zr_errmsg());
+      abort();
+    }
+    store(c, &keys[i], v);
+  }
+  return 0;
+}
+
+void zr_config_release(zr_config *c) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (keys[i].type == T_STRING) free(*(char **)field(c, &keys[i]));
+  if (c->origins)
+    for (size_t i = 0; i < NKEYS; i++) free(c->origins[i]);
+  free(c->origins);
+  memset(c, 0, sizeof *c);
+}
+
+/* A deep copy, so that a load can fail without touching the caller's config. */
+static int copy_config(zr_config *dst, const zr_config *src) {
+  memset(dst, 0, sizeof *dst);
+  if (!(dst->origins = calloc(NKEYS, sizeof *dst->origins))) goto oom;
+  for (size_t i = 0; i < NKEYS; i++) {
+    value v = fetch(src, &keys[i]);
+    if (keys[i].type == T_STRING && !(v.s = strdup(v.s))) goto oom;
+    store(dst, &keys[i], v);
+    if (src->origins[i] && !(dst->origins[i] = strdup(src->origins[i]))) goto oom;
+  }
+  return 0;
+oom:
+  zr_config_release(dst);
+  return zr_seterr(-ENOMEM, "config: out of memory");
+}
+
+static int set_origin(zr_config *c, size_t row, const char *origin) {
+  char *copy = strdup(origin);
+  if (!copy) return zr_seterr(-ENOMEM, "config: out of memory");
+  free(c->origins[row]);
+  c->origins[row] = copy;
+  return 0;
+}
+
+/* ---- the INI reader ------------------------------------------------------------------------ */
+
+typedef struct {
+  zr_config *c;
+  const char *name; /* file name for messages */
+  int line;
+  int section;      /* index into sections[], -1 before the first header */
+  int seen[NKEYS];  /* line on which each key was set in this file; 0 = not yet */
+} reader;
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  char *e = s + strlen(s);
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+  *e = '\0';
+  return s;
+}
+
+static bool is_comment_start(const char *s) { return *s == '#' || *s == ';'; }
+
+/* Turns the text after '=' into the value, in place: a double-quoted value loses its quotes and
+ * escapes; an unquoted one ends at a '#' or ';' that starts it or follows whitespace. */
+static int unquote(char *s, char **out) {
+  while (*s == ' ' || *s == '\t') s++;
+  if (*s != '"') {
+    for (char *p = s; *p; p++)
+      if (is_comment_start(p) && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+        *p = '\0';
+        break;
+      }
+    *out = trim(s);
+    return 0;
+  }
+  char *w = s, *r = s + 1;
+  while (*r != '"') {
+    if (r[0] == '\0' || (r[0] == '\\' && r[1] == '\0'))
+      return zr_seterr(-EINVAL, "unterminated quoted value");
+    if (*r == '\\') {
+      if (r[1] != '"' && r[1] != '\\')
+        return zr_seterr(-EINVAL, "unknown escape in quoted value (only \\\" and \\\\)");
+      r++;
+    }
+    *w++ = *r++;
+  }
+  *w = '\0';
+  r = trim(r + 1);
+  if (*r && !is_comment_start(r)) return zr_seterr(-EINVAL, "text after the closing quote");
+  *out = s;
+  return 0;
+}
+
+/* Prefixes the reason in zr_errmsg() with where it happened. */
+static int wrap(int rc, const char *where, const char *section, const char *key) {
+  char why[512], sb[64], kb[64];
+  snprintf(why, sizeof why, "%s", zr_errmsg());
+  return zr_seterr(rc, "%s: [%s] %s: %s", where, clip(section, sb), clip(key, kb), why);
+}
+
+static int read_line(reader *rd, char *s) {
+  char where[1024], sb[64], kb[64];
+  snprintf(where, sizeof where, "%s:%d", rd->name, rd->line);
+  s = trim(s);
+  if (!*s || is_comment_start(s)) return 0;
+  if (*s == '[') {
+    char *close = strchr(s, ']');
+    if (!close) return zr_seterr(-EINVAL, "%s: malformed section header (no closing ']')", where);
+    char *rest = trim(close + 1);
+    if (*rest && !is_comment_start(rest))
+      return zr_seterr(-EINVAL, "%s: malformed section header (text after ']')", where);
+    *close = '\0';
+    char *name = trim(s + 1);
+    if (!*name) return zr_seterr(-EINVAL, "%s: malformed section header (no name)", where);
+    if ((rd->section = find_section(name)) < 0)
+      return zr_seterr(-EINVAL, "%s: [%s]: unknown section", where, clip(name, sb));
+    return 0;
+  }
+  char *eq = strchr(s, '=');
+  if (!eq)
+    return zr_seterr(-EINVAL, "%s: malformed line (expected '[section]', 'key = value' or a comment)", where);
+  *eq = '\0';
+  char *key = trim(s), *text = NULL;
+  if (!*key) return zr_seterr(-EINVAL, "%s: malformed line (no key before '=')", where);
+  if (rd->section < 0)
+    return zr_seterr(-EINVAL, "%s: %s: key outside any section (add a [section] header above it)", where,
+                     clip(key, kb));
+  const char *section = sections[rd->section].name;
+  int row = find_key(section, key);
+  if (row < 0) return zr_seterr(-EINVAL, "%s: [%s] %s: unknown key", where, section, clip(key, kb));
+  if (rd->seen[row])
+    return zr_seterr(-EINVAL, "%s: [%s] %s: duplicate key (first set on line %d)", where, section, key,
+                     rd->seen[row]);
+  value v = {0};
+  int rc = unquote(eq + 1, &text);
+  if (rc == 0) rc = parse_value(&keys[row], text, &v);
+  if (rc < 0) return wrap(rc, where, section, key);
+  store(rd->c, &keys[row], v);
+  rd->seen[row] = rd->line;
+  return set_origin(rd->c, (size_t)row, where);
+}
+
+/* Reads text (len bytes, NULs refused) into c, stopping at the first error. */
+static int read_text(zr_config *c, const char *text, size_t len, const char *name) {
+  reader rd = {.c = c, .name = name, .section = -1};
+  char *buf = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  const char *p = text, *end = text + len;
+  if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* a UTF-8 byte-order mark */
+  while (p < end && rc == 0) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    size_t n = (size_t)((eol ? eol : end) - p);
+    rd.line++;
+    if (n + 1 > cap) {
+      char *nb = realloc(buf, n + 1);
+      if (!nb) {
+        rc = zr_seterr(-ENOMEM, "config: out of memory");
+        break;
+      }
+      buf = nb;
+      cap = n + 1;
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    if (n > 0 && buf[n - 1] == '\r') buf[n - 1] = '\0';
+    if (memchr(p, '\0', n)) rc = zr_seterr(-EINVAL, "%s:%d: NUL byte in line", name, rd.line);
+    else rc = read_line(&rd, buf);
+    p += n + 1;
+  }
+  free(buf);
+  return rc;
+}
+
+static int load(zr_config *c, const char *text, size_t len, const char *name) {
+  zr_config tmp;
+  ZR_ASSERT(c->origins != NULL); /* zr_config_init_defaults first */
+  int rc = copy_config(&tmp, c);
+  if (rc < 0) return rc;
+  if ((rc = read_text(&tmp, text, len, name)) < 0) {
+    zr_config_release(&tmp);
+    return rc;
+  }
+  zr_config_release(c);
+  *c = tmp;
+  return 0;
+}
+
+int zr_config_load_string(zr_config *c, const char *text, const char *name) {
+  return load(c, text, strlen(text), name ? name : "<string>");
+}
+
+int zr_config_load_file(zr_config *c, const char *path) {
+  enum { LIMIT = 1 << 20 };
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    return zr_seterr(-e, "%s: cannot open: %s", path, strerror(e));
+  }
+  char *buf = malloc(LIMIT + 1);
+  if (!buf) {
+    fclose(f);
+    return zr_seterr(-ENOMEM, "config: out of memory");
+  }
+  errno = 0;
+  size_t n = fread(buf, 1, LIMIT + 1, f);
+  int rc = 0, e = errno;
+  if (ferror(f)) rc = zr_seterr(-(e ? e : EIO), "%s: cannot read: %s", path, strerror(e ? e : EIO));
+  else if (n > LIMIT) rc = zr_seterr(-EFBIG, "%s: larger than 1 MiB; not a configuration file", path);
+  fclose(f);
+  if (rc == 0) rc = load(c, buf, n, path);
+  free(buf);
+  return rc;
+}
+
+/* ---- overrides ----------------------------------------------------------------------------- */
+
+int zr_config_set(zr_config *c, const char *assignment, const char *origin) {
+  char ab[64], sb[64], kb[64], where[200];
+  origin = origin ? origin : "--set";
+  ZR_ASSERT(c->origins != NULL);
+  char *copy = strdup(assignment);
+  if (!copy) return zr_seterr(-ENOMEM, "config: out of memory");
+  int rc = 0;
+  char *eq = strchr(copy, '=');
+  char *dot = eq ? memchr(copy, '.', (size_t)(eq - copy)) : NULL;
+  if (!eq || !dot) {
+    rc = zr_seterr(-EINVAL, "%s %s: expected section.key=value", origin, clip(assignment, ab));
+    goto out;
+  }
+  *eq = *dot = '\0';
+  char *section = trim(copy), *key = trim(dot + 1), *text = trim(eq + 1);
+  int sec = find_section(section), row = sec < 0 ? -1 : find_key(section, key);
+  /* Unknown names are shown without their value: it may be a mistyped password. */
+  if (sec < 0) {
+    rc = zr_seterr(-EINVAL, "%s %s.%s: [%s]: unknown section", origin, clip(section, sb), clip(key, kb),
+                   clip(section, ab));
+    goto out;
+  }
+  if (row < 0) {
+    rc = zr_seterr(-EINVAL, "%s %s.%s: [%s] %s: unknown key", origin, section, clip(key, kb), section,
+                   clip(key, ab));
+    goto out;
+  }
+  const key_def *k = &keys[row];
+  snprintf(where, sizeof where, "%s %s.%s=%s", origin, k->section, k->key,
+           k->check == STR_SECRET && k->type == T_STRING ? "***" : clip(text, ab));
+  value v;
+  if ((rc = parse_value(k, text, &v)) < 0) {
+    rc = wrap(rc, where, k->section, k->key);
+    goto out;
+  }
+  if ((rc = set_origin(c, (size_t)row, origin)) < 0) {
+    if (k->type == T_STRING) free(v.s);
+    goto out;
+  }
+  store(c, k, v);
+out:
+  free(copy);
+  return rc;
+}
+
+/* ---- cross-key rules ----------------------------------------------------------------------- */
+
+/* "job.ini:7: " when the key was set somewhere, "" for a default. */
+static const char *origin_prefix(const zr_config *c, const key_def *k, char *buf, size_t len) {
+  const char *o = c->origins ? c->origins[k - keys] : NULL;
+  snprintf(buf, len, "%s%s", o ? o : "", o ? ": " : "");
+  return buf;
+}
+
+/* " (job.ini:6)" or " (default)". */
+static const char *origin_note(const zr_config *c, const key_def *k, char *buf, size_t len) {
+  const char *o = c->origins ? c->origins[k - keys] : NULL;
+  snprintf(buf, len, " (%s)", o ? o : "default");
+  return buf;
+}
+
+/* a must be greater than b (or at least b when !strict); both numbers of the same kind. */
+static int check_order(const zr_config *c, const char *section, const char *ka, const char *kb,
+                       bool strict) {
+  const key_def *a = must_find(section, ka), *b = must_find(section, kb);
+  int64_t va = fetch(c, a).i, vb = fetch(c, b).i;
+  if (strict ? va > vb : va >= vb) return 0;
+  char ta[32], tb[32], pre[300], note[300];
+  fmt_number(a, va, ta, sizeof ta);
+  fmt_number(b, vb, tb, sizeof tb);
+  return zr_seterr(-EINVAL, "%s[%s] %s: %s must be %s [%s] %s = %s%s", origin_prefix(c, a, pre, sizeof pre),
+                   section, ka, ta, strict ? "greater than" : "at least", section, kb, tb,
+                   origin_note(c, b, note, sizeof note));
+}
+
+static int check_security(const zr_config *c) {
+  static const char *const names[] = {"curve_secret_key_file", "curve_public_key_file",
+                                      "curve_server_public_key_file", "allowed_clients_file"};
+  char set[200] = "", missing[200] = "", pre[300] = "";
+  int nset = 0;
+  for (int i = 0; i < 4; i++) {
+    const key_def *k = must_find("security", names[i]);
+    bool on = fetch(c, k).s[0] != '\0';
+    char *list = on ? set : missing;
+    snprintf(list + strlen(list), 200 - strlen(list), "%s%s", *list ? ", " : "", names[i]);
+    if (on && nset++ == 0) origin_prefix(c, k, pre, sizeof pre);
+  }
+  if (nset == 0 || nset == 4) return 0;
+  return zr_seterr(-EINVAL, "%s[security] %s: not set, but %s %s (CURVE needs all four [security] keys, or none)",
+                   pre, missing, set, nset == 1 ? "is" : "are");
+}
+
+int zr_config_validate(const zr_config *c) {
+  char pre[300], note[300];
+  int rc;
+  if ((rc = check_order(c, "redis", "heartbeat_ttl", "heartbeat_interval", true)) < 0) return rc;
+  if ((rc = check_order(c, "redis", "backoff_max", "backoff_min", false)) < 0) return rc;
+  if ((rc = check_order(c, "net", "reconnect_ivl_max", "reconnect_ivl", false)) < 0) return rc;
+  if (!c->redis.host[0] && !c->redis.socket[0])
+    return zr_seterr(-EINVAL, "%s[redis] host: empty, and [redis] socket is not set either (set one)",
+                     origin_prefix(c, must_find("redis", "host"), pre, sizeof pre));
+  if (c->redis.user[0] && !c->redis.password[0])
+    return zr_seterr(-EINVAL, "%s[redis] user: set, but [redis] password is empty (AUTH needs both)",
+                     origin_prefix(c, must_find("redis", "user"), pre, sizeof pre));
+  static const char *const endpoints[] = {"learner_tasks", "learner_weights", "learner_announce"};
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < i; j++) {
+      const key_def *a = must_find("net", endpoints[i]), *b = must_find("net", endpoints[j]);
+      if (strcmp(fetch(c, a).s, fetch(c, b).s) == 0)
+        return zr_seterr(-EINVAL, "%s[net] %s: same endpoint as [net] %s%s; each needs its own",
+                         origin_prefix(c, a, pre, sizeof pre), endpoints[i], endpoints[j],
+                         origin_note(c, b, note, sizeof note));
+    }
+  return check_security(c);
+}
+
+/* ---- output -------------------------------------------------------------------------------- */
+
+static void print_quoted(const char *s, FILE *out) {
+  fputc('"', out);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', out);
+    fputc(*s, out);
+  }
+  fputc('"', out);
+}
+
+void zr_config_print(const zr_config *c, FILE *out) {
+  char buf[64];
+  fprintf(out, "# zerorl configuration: every effective value. \"# changed\" marks a value that\n"
+               "# differs from the default; secrets are shown as \"***\".\n");
+  for (size_t s = 0; s < NSECTIONS; s++) {
+    bool header = false;
+    for (size_t i = 0; i < NKEYS; i++) {
+      const key_def *k = &keys[i];
+      if (strcmp(k->section, sections[s].name) != 0) continue;
+      if (!header) fprintf(out, "\n[%s]\n", k->section);
+      header = true;
+      value v = fetch(c, k);
+      bool secret = k->type == T_STRING && k->check == STR_SECRET && v.s[0];
+      fprintf(out, "%s = ", k->key);
+      if (k->type == T_STRING) print_quoted(secret ? "***" : v.s, out);
+      else {
+        fmt_scalar(k, v, buf, sizeof buf);
+        fputs(buf, out);
+      }
+      if (secret) fputs("  # changed (secret, not shown)", out);
+      else if (!is_default(c, k)) {
+        fputs("  # changed (default ", out);
+        if (k->type == T_STRING) print_quoted(k->def, out);
+        else fputs(k->def, out);
+        fputc(')', out);
+      }
+      fputc('\n', out);
+    }
+  }
+}
+
+int zr_config_get_text(const zr_config *c, const char *name, char *buf, size_t len) {
+  char nb[64], sec[64];
+  const char *dot = strchr(name, '.');
+  int row = -1;
+  if (dot && (size_t)(dot - name) < sizeof sec) {
+    memcpy(sec, name, (size_t)(dot - name));
+    sec[dot - name] = '\0';
+    row = find_key(sec, dot + 1);
+  }
+  if (row < 0) return zr_seterr(-ENOENT, "%s: unknown configuration key", clip(name, nb));
+  const key_def *k = &keys[row];
+  char scalar[64];
+  const char *text = scalar;
+  if (k->type == T_STRING) text = fetch(c, k).s;
+  else fmt_scalar(k, fetch(c, k), scalar, sizeof scalar);
+  if (len == 0) return -ENOSPC;
+  size_t n = strlen(text);
+  size_t m = n < len ? n : len - 1;
+  memcpy(buf, text, m);
+  buf[m] = '\0';
+  return n < len ? 0 : zr_seterr(-ENOSPC, "%s: value is %zu bytes; the buffer holds %zu", name, n, len - 1);
+}
+
+/* ---- docs/config.md ------------------------------------------------------------------------ */
+
+/* Text for a Markdown table cell: '|' escaped. */
+static void md_cell(const char *s, FILE *out) {
+  for (; *s; s++) {
+    if (*s == '|') fputc('\\', out);
+    fputc(*s, out);
+  }
+}
+
+static const char *type_name(key_type t) {
+  static const char *const names[] = {"string", "int", "double", "bool", "enum", "duration", "size"};
+  return names[t];
+}
+
+static void md_allowed(const key_def *k, FILE *out) {
+  char lo[32], hi[32];
+  switch (k->type) {
+  case T_STRING:
+    switch (k->check) {
+    case STR_TEXT: break;
+    case STR_IDENT: fputs("letters, digits, `_`, `-`, `.` (not first); ", out); break;
+    case STR_ENDPOINT: fputs("`tcp://`, `ipc://` or `inproc://` endpoint; ", out); break;
+    case STR_SECRET: fputs("secret, printed as `***`; ", out); break;
+    }
+    if (k->min > 0) fprintf(out, "%lld..%lld bytes", (long long)k->min, (long long)k->max);
+    else fprintf(out, "at most %lld bytes", (long long)k->max);
+    return;
+  case T_BOOL: fputs("`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`", out); return;
+  case T_ENUM:
+    for (int i = 0; k->names[i]; i++) fprintf(out, "%s`%s`", i ? ", " : "", k->names[i]);
+    return;
+  case T_DOUBLE:
+    fmt_double(k->dmin, lo, sizeof lo);
+    fmt_double(k->dmax, hi, sizeof hi);
+    break;
+  case T_INT:
+  case T_DURATION:
+  case T_SIZE:
+    fmt_number(k, k->min, lo, sizeof lo);
+    fmt_number(k, k->max, hi, sizeof hi);
+    break;
+  }
+  fprintf(out, "%s..%s", lo, hi);
+}
+
+void zr_config_write_docs(FILE *out) {
+  fputs("# Configuration reference\n"
+        "\n"
+        "This file is generated by `zerorl config docs` from the key table in `common/config.c`,\n"
+        "and `tests/unit/test_config.c` checks that it is current: do not edit it by hand. To change a\n"
+        "key, edit the table and regenerate this file.\n"
+        "\n"
+        "A job is configured by one INI file, and every key can be overridden on the command line with\n"
+        "`--set section.key=value` (applied after the file, in order; surrounding whitespace is trimmed,\n"
+        "and the value is otherwise taken verbatim: no quoting, no comments).\n"
+        "\n"
+        "## Syntax\n"
+        "\n"
+        "- `[section]` starts a section; `key = value` sets a key in it. Names are lower case and\n"
+        "  case-sensitive. A key may appear once per file; a later file or `--set` overrides it.\n"
+        "- Lines starting with `#` or `;` are comments. A `#` or `;` at the start of a value or after\n"
+        "  whitespace ends an unquoted value.\n"
+        "- Surrounding whitespace is trimmed. Write a value in double quotes to keep spaces, `#` or `;`;\n"
+        "  inside quotes, `\\\"` is a quote and `\\\\` a backslash. Control characters other than tab\n"
+        "  are refused.\n"
+        "- Types: *int* and *double* are plain decimal numbers (no `nan`, `inf` or hex); *bool* is\n"
+        "  `true`/`false`, `yes`/`no`, `on`/`off` or `1`/`0`; *duration* is a whole number and a unit,\n"
+        "  `ms`, `s`, `m` or `h` (`250ms`, `30s`, `5m`, `2h`; a bare `0` is allowed); *size* is bytes,\n"
+        "  or a whole number and `KiB`, `MiB`, `GiB` or `TiB` (`64KiB`, `256MiB`).\n"
+        "- An unknown section or key, a value of the wrong type or out of range, a duplicate key and a\n"
+        "  malformed line are errors that name the file, line, section and key, for example\n"
+        "  `job.ini:7: [redis] port: 70000 is out of range 1..65535`.\n"
+        "\n"
+        "## Rules across keys\n"
+        "\n"
+        "- `[redis] heartbeat_ttl` must be greater than `[redis] heartbeat_interval`.\n"
+        "- `[redis] backoff_max` must be at least `[redis] backoff_min`, and `[net] reconnect_ivl_max`\n"
+        "  at least `[net] reconnect_ivl`.\n"
+        "- `[redis] host` may be empty only when `[redis] socket` is set; `[redis] user` needs\n"
+        "  `[redis] password`.\n"
+        "- `[net] learner_tasks`, `learner_weights` and `learner_announce` must differ.\n"
+        "- The four `[security]` keys are set together (CURVE on) or not at all (CURVE off).\n",
+        out);
+  for (size_t s = 0; s < NSECTIONS; s++) {
+    fprintf(out, "\n## [%s]\n\n%s\n\n", sections[s].name, sections[s].about);
+    bool any = false;
+    for (size_t i = 0; i < NKEYS; i++) {
+      const key_def *k = &keys[i];
+      if (strcmp(k->section, sections[s].name) != 0) continue;
+      if (!any) fputs("| key | type | default | allowed | description |\n| --- | --- | --- | --- | --- |\n", out);
+      any = true;
+      fprintf(out, "| `%s` | %s | `", k->key, type_name(k->type));
+      if (k->type == T_STRING) fputc('"', out);
+      md_cell(k->def, out);
+      if (k->type == T_STRING) fputc('"', out);
+      fputs("` | ", out);
+      md_allowed(k, out);
+      fputs(" | ", out);
+      md_cell(k->help, out);
+      fputs(" |\n", out);
+    }
+    if (!any) fputs("No keys yet: the section is accepted, and any key in it is an unknown key.\n", out);
+  }
+}
