@@ -1,11 +1,5 @@
-/* config.c: the key table, value parsers, the INI reader, overrides, validation, printing and
- * the generated reference. See config.h for the syntax and the rules.
- *
- * The INI reader is our own rather than libinih's: the Debian build of inih (r55) passes no
- * line numbers to the handler, cuts lines at 200 bytes silently, treats " ;" inside a quoted
- * value as a comment, joins indented lines as multi-line values, never reports an empty section,
- * and is tuned through process-wide globals. None of that fits "errors name the file, line and
- * key", so the ~100 lines below do the job with no surprises. */
+/* config.c: the key table, value parsers, loading (through common/ini.h), overrides,
+ * validation, printing and the generated reference. See config.h for the rules. */
 #include "common/config.h"
 
 #include <errno.h>
@@ -15,6 +9,7 @@
 #include <strings.h>
 
 #include "common/error.h"
+#include "common/ini.h"
 #include "common/log.h"
 
 /* ---- the key table ------------------------------------------------------------------------ */
@@ -515,56 +510,14 @@ static int set_origin(zr_config *c, size_t row, const char *origin) {
   return 0;
 }
 
-/* ---- the INI reader ------------------------------------------------------------------------ */
+/* ---- reading a file into the table (syntax: common/ini.c) -------------------------------- */
 
 typedef struct {
   zr_config *c;
   const char *name; /* file name for messages */
-  int line;
   int section;      /* index into sections[], -1 before the first header */
   int seen[NKEYS];  /* line on which each key was set in this file; 0 = not yet */
 } reader;
-
-static char *trim(char *s) {
-  while (*s == ' ' || *s == '\t') s++;
-  char *e = s + strlen(s);
-  while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
-  *e = '\0';
-  return s;
-}
-
-static bool is_comment_start(const char *s) { return *s == '#' || *s == ';'; }
-
-/* Turns the text after '=' into the value, in place: a double-quoted value loses its quotes and
- * escapes; an unquoted one ends at a '#' or ';' that starts it or follows whitespace. */
-static int unquote(char *s, char **out) {
-  while (*s == ' ' || *s == '\t') s++;
-  if (*s != '"') {
-    for (char *p = s; *p; p++)
-      if (is_comment_start(p) && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
-        *p = '\0';
-        break;
-      }
-    *out = trim(s);
-    return 0;
-  }
-  char *w = s, *r = s + 1;
-  while (*r != '"') {
-    if (r[0] == '\0' || (r[0] == '\\' && r[1] == '\0'))
-      return zr_seterr(-EINVAL, "unterminated quoted value");
-    if (*r == '\\') {
-      if (r[1] != '"' && r[1] != '\\')
-        return zr_seterr(-EINVAL, "unknown escape in quoted value (only \\\" and \\\\)");
-      r++;
-    }
-    *w++ = *r++;
-  }
-  *w = '\0';
-  r = trim(r + 1);
-  if (*r && !is_comment_start(r)) return zr_seterr(-EINVAL, "text after the closing quote");
-  *out = s;
-  return 0;
-}
 
 /* Prefixes the reason in zr_errmsg() with where it happened. */
 static int wrap(int rc, const char *where, const char *section, const char *key) {
@@ -573,30 +526,15 @@ static int wrap(int rc, const char *where, const char *section, const char *key)
   return zr_seterr(rc, "%s: [%s] %s: %s", where, clip(section, sb), clip(key, kb), why);
 }
 
-static int read_line(reader *rd, char *s) {
+static int on_ini_line(void *user, int line, const char *section_name, const char *key, const char *text) {
+  reader *rd = user;
   char where[1024], sb[64], kb[64];
-  snprintf(where, sizeof where, "%s:%d", rd->name, rd->line);
-  s = trim(s);
-  if (!*s || is_comment_start(s)) return 0;
-  if (*s == '[') {
-    char *close = strchr(s, ']');
-    if (!close) return zr_seterr(-EINVAL, "%s: malformed section header (no closing ']')", where);
-    char *rest = trim(close + 1);
-    if (*rest && !is_comment_start(rest))
-      return zr_seterr(-EINVAL, "%s: malformed section header (text after ']')", where);
-    *close = '\0';
-    char *name = trim(s + 1);
-    if (!*name) return zr_seterr(-EINVAL, "%s: malformed section header (no name)", where);
-    if ((rd->section = find_section(name)) < 0)
-      return zr_seterr(-EINVAL, "%s: [%s]: unknown section", where, clip(name, sb));
+  snprintf(where, sizeof where, "%s:%d", rd->name, line);
+  if (!key) {
+    if ((rd->section = find_section(section_name)) < 0)
+      return zr_seterr(-EINVAL, "%s: [%s]: unknown section", where, clip(section_name, sb));
     return 0;
   }
-  char *eq = strchr(s, '=');
-  if (!eq)
-    return zr_seterr(-EINVAL, "%s: malformed line (expected '[section]', 'key = value' or a comment)", where);
-  *eq = '\0';
-  char *key = trim(s), *text = NULL;
-  if (!*key) return zr_seterr(-EINVAL, "%s: malformed line (no key before '=')", where);
   if (rd->section < 0)
     return zr_seterr(-EINVAL, "%s: %s: key outside any section (add a [section] header above it)", where,
                      clip(key, kb));
@@ -607,44 +545,17 @@ static int read_line(reader *rd, char *s) {
     return zr_seterr(-EINVAL, "%s: [%s] %s: duplicate key (first set on line %d)", where, section, key,
                      rd->seen[row]);
   value v = {0};
-  int rc = unquote(eq + 1, &text);
-  if (rc == 0) rc = parse_value(&keys[row], text, &v);
+  int rc = parse_value(&keys[row], text, &v);
   if (rc < 0) return wrap(rc, where, section, key);
   store(rd->c, &keys[row], v);
-  rd->seen[row] = rd->line;
+  rd->seen[row] = line;
   return set_origin(rd->c, (size_t)row, where);
 }
 
-/* Reads text (len bytes, NULs refused) into c, stopping at the first error. */
+/* Reads text (len bytes) into c, stopping at the first error. */
 static int read_text(zr_config *c, const char *text, size_t len, const char *name) {
   reader rd = {.c = c, .name = name, .section = -1};
-  char *buf = NULL;
-  size_t cap = 0;
-  int rc = 0;
-  const char *p = text, *end = text + len;
-  if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* a UTF-8 byte-order mark */
-  while (p < end && rc == 0) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    size_t n = (size_t)((eol ? eol : end) - p);
-    rd.line++;
-    if (n + 1 > cap) {
-      char *nb = realloc(buf, n + 1);
-      if (!nb) {
-        rc = zr_seterr(-ENOMEM, "config: out of memory");
-        break;
-      }
-      buf = nb;
-      cap = n + 1;
-    }
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    if (n > 0 && buf[n - 1] == '\r') buf[n - 1] = '\0';
-    if (memchr(p, '\0', n)) rc = zr_seterr(-EINVAL, "%s:%d: NUL byte in line", name, rd.line);
-    else rc = read_line(&rd, buf);
-    p += n + 1;
-  }
-  free(buf);
-  return rc;
+  return zr_ini_parse(text, len, name, on_ini_line, &rd);
 }
 
 static int load(zr_config *c, const char *text, size_t len, const char *name) {
@@ -704,7 +615,7 @@ int zr_config_set(zr_config *c, const char *assignment, const char *origin) {
     goto out;
   }
   *eq = *dot = '\0';
-  char *section = trim(copy), *key = trim(dot + 1), *text = trim(eq + 1);
+  char *section = zr_ini_trim(copy), *key = zr_ini_trim(dot + 1), *text = zr_ini_trim(eq + 1);
   int sec = find_section(section), row = sec < 0 ? -1 : find_key(section, key);
   /* Unknown names are shown without their value: it may be a mistyped password. */
   if (sec < 0) {
