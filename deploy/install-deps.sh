@@ -13,6 +13,8 @@ PACKAGES=(
   redis-server
   # compute and utilities
   libopenblas-dev libjansson-dev libxxhash-dev
+  # tokenizer: Unicode regexes (pre-tokenizers) and NFC normalisation
+  libpcre2-dev libutf8proc-dev
   # fuzzing and sanitizer runtimes (libFuzzer comes with clang)
   clang libclang-rt-dev
 )
