@@ -1,4 +1,4 @@
-/* redis.h: the Redis client every daemon uses, on its libuv loop, plus worker heartbeats.
+/* redis.h: the Redis client every daemon uses, on its libuv loop.
  *
  * zr_redis wraps one hiredis asynchronous connection (hiredis 0.14.1 API) driven by the
  * caller's libuv loop. It connects in the background and reconnects by itself, with capped
@@ -13,20 +13,18 @@
  * not usable within connect_timeout_ms, means a hung server: the connection is dropped (its
  * pending commands get NULL replies) and a new one is made.
  *
+ * Other modules built on the client (common/heartbeat.h) hear about (re)connections and
+ * about the client's end through listeners (zr_redis_listener), so that the client needs to
+ * know nothing about them.
+ *
  * Ownership: the caller owns the loop and must keep running it until zr_redis_free's close
  * callbacks have run (the client's memory is released from them). The client owns its
- * hiredis context, its timers and its copies of the option strings. Replies belong to
- * hiredis and are valid only during the reply callback. Everything here runs on the loop
- * thread; nothing is thread-safe. zr_redis_new() sets SIGPIPE to ignored if it still has its
- * default action, because hiredis writes with write(2) and a server dying mid-write would
- * otherwise kill the process.
- *
- * zr_heartbeat keeps the worker hash PREFIX:worker:JOB:ROLE:ID (common/keys.h) alive: every
- * interval it writes host, pid, state, policy_version, started_at, updated_at and the
- * caller's extra fields with HSET + PEXPIRE in one MULTI/EXEC, rewrites it as soon as the
- * client reconnects, and deletes it on a clean stop; a worker that dies simply lets it
- * expire. A heartbeat belongs to the caller and refers to its client; free heartbeats before
- * their client (a client freed first detaches them and they go quiet). */
+ * hiredis context, its timers and its copies of the option strings. Listeners belong to
+ * whoever embeds them; the client only links them. Replies belong to hiredis and are valid
+ * only during the reply callback. Everything here runs on the loop thread; nothing is
+ * thread-safe. zr_redis_new() sets SIGPIPE to ignored if it still has its default action,
+ * because hiredis writes with write(2) and a server dying mid-write would otherwise kill the
+ * process. */
 #ifndef ZR_REDIS_H
 #define ZR_REDIS_H
 
@@ -67,13 +65,16 @@ typedef void (*zr_redis_reply_cb)(zr_redis *r, redisReply *reply, void *user);
 zr_redis *zr_redis_new(uv_loop_t *loop, const zr_redis_opts *opts, zr_redis_connect_cb on_connect,
                        void *user);
 
-/* Drops the connection, calls every pending command callback once with a NULL reply,
- * detaches the client's heartbeats, closes the timers and clears *r. Memory is released
+/* Calls every listener's on_free, drops the connection, calls every pending command
+ * callback once with a NULL reply, closes the timers and clears *r. Memory is released
  * from libuv close callbacks, so keep running the loop. Safe inside any callback. */
 void zr_redis_free(zr_redis **r);
 
 /* 1 when commands can be sent now (connected, authenticated, selected). */
 int zr_redis_connected(const zr_redis *r);
+
+/* The loop the client runs on, for modules that add their own handles to it. */
+uv_loop_t *zr_redis_loop(const zr_redis *r);
 
 /* "unix:/path" or "host:port", for log lines. */
 const char *zr_redis_endpoint(const zr_redis *r);
@@ -96,59 +97,37 @@ int zr_redis_command(zr_redis *r, zr_redis_reply_cb cb, void *user, const char *
 int zr_redis_commandargv(zr_redis *r, zr_redis_reply_cb cb, void *user, int argc, const char **argv,
                          const size_t *argvlen);
 
-/* ---- heartbeats -------------------------------------------------------------------------- */
+/* ---- listeners --------------------------------------------------------------------------- */
 
-typedef struct zr_heartbeat zr_heartbeat;
+/* Called when the client is being freed (from zr_redis_free): commands fail from now on and
+ * the listener has already been removed. */
+typedef void (*zr_redis_free_cb)(zr_redis *r, void *user);
 
-typedef struct {
-  const char *prefix;   /* key prefix; default ZR_KEY_PREFIX_DEFAULT */
-  const char *job;      /* required */
-  const char *role;     /* "actor", "reward", "learner" */
-  const char *id;       /* the worker id */
-  uint32_t interval_ms; /* default 2000 */
-  uint32_t ttl_ms;      /* PEXPIRE of the hash, > interval_ms; default 3 x interval_ms */
-} zr_heartbeat_opts;
+/* A listener is embedded in its owner's struct and linked into the client's list; it must
+ * stay in place while it is added. After every successful (re)connection the client calls,
+ * after its own on_connect, every listener's on_connect, newest listener first; a listener
+ * added during those calls is not called for that connection (check zr_redis_connected()
+ * when adding). zr_redis_free takes the listeners off the list one by one and calls each
+ * one's on_free, once. Either callback may be NULL. Inside any callback it is safe to remove
+ * any listener, to add one (except while the client is being freed), to send commands and
+ * to free the client (the listeners not called yet then get on_free instead of on_connect). */
+typedef struct zr_redis_listener {
+  zr_redis_connect_cb on_connect;
+  zr_redis_free_cb on_free;
+  void *user;
+  struct zr_redis_listener *next; /* the client's */
+} zr_redis_listener;
 
-void zr_heartbeat_opts_init(zr_heartbeat_opts *opts);
+void zr_redis_listener_init(zr_redis_listener *l, zr_redis_connect_cb on_connect,
+                            zr_redis_free_cb on_free, void *user);
 
-/* Creates a stopped heartbeat for the worker. Returns NULL (zr_errmsg()) for a bad key
- * component or a ttl not above the interval. state starts as "starting", policy_version
- * as "0"; host, pid and started_at are filled in now. */
-zr_heartbeat *zr_heartbeat_new(zr_redis *r, const zr_heartbeat_opts *opts);
+/* Adds l, which must not be added already. Returns 0, or -ESHUTDOWN when the client is
+ * being freed (zr_redis_free was called, e.g. from inside an on_free). */
+int zr_redis_add_listener(zr_redis *r, zr_redis_listener *l);
 
-/* Sets a field written from the next beat on (state, policy_version, throughput or any
- * extra field). host, pid, started_at and updated_at are the heartbeat's own: -EINVAL. At
- * most 32 fields in all. A field, once written, stays in the hash until it is deleted. */
-int zr_heartbeat_set(zr_heartbeat *hb, const char *field, const char *value);
-int zr_heartbeat_setf(zr_heartbeat *hb, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Starts beating: writes the hash now (if connected) and every interval after. */
-int zr_heartbeat_start(zr_heartbeat *hb);
-
-/* Writes the hash now, e.g. right after a state change. -ENOTCONN while disconnected (the
- * next beat after reconnecting catches up). */
-int zr_heartbeat_beat(zr_heartbeat *hb);
-
-typedef enum {
-  ZR_HEARTBEAT_DELETE, /* clean exit: DEL the hash, the worker is gone at once */
-  ZR_HEARTBEAT_KEEP,   /* stop writing, leave the hash to expire (what a crash looks like) */
-} zr_heartbeat_stop_mode;
-
-/* ok: 1 when the DEL was answered (or nothing had to be deleted), 0 when it failed. */
-typedef void (*zr_heartbeat_done_cb)(int ok, void *user);
-
-/* Stops beating. done, if set, is called once when the DEL has been answered or has failed
- * (right away for ZR_HEARTBEAT_KEEP or while disconnected), so that a daemon can free its
- * client after it on shutdown. */
-int zr_heartbeat_stop(zr_heartbeat *hb, zr_heartbeat_stop_mode mode, zr_heartbeat_done_cb done,
-                      void *user);
-
-/* The worker key, "zerorl:worker:JOB:ROLE:ID". */
-const char *zr_heartbeat_key(const zr_heartbeat *hb);
-
-/* Stops a running heartbeat with ZR_HEARTBEAT_DELETE and frees it (after its timer has
- * closed and its writes in flight have completed); clears *hb. */
-void zr_heartbeat_free(zr_heartbeat **hb);
+/* Removes l; no more calls reach it once this returns. A listener that is not added (or was
+ * removed by zr_redis_free) is left alone. Do not call it once the client's memory may be
+ * gone: after on_free, drop the pointer to the client. */
+void zr_redis_remove_listener(zr_redis *r, zr_redis_listener *l);
 
 #endif

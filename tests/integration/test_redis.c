@@ -1,14 +1,18 @@
-/* Integration test for common/redis (client + heartbeats) and common/keys against real
- * redis-server processes that the test starts itself (tests/redis_server.h):
+/* Integration test for common/redis (client + listeners), common/heartbeat and common/keys
+ * against real redis-server processes that the test starts itself (tests/redis_server.h):
  *
  *   schema     every key of the schema written and read back through the async client
  *   heartbeat  the worker hash, its fields and TTL; delete on stop; expiry after a "crash"
  *   outage     kill -9 of the server: commands fail fast, the loop runs on; after a restart
- *              the client reconnects, on_connect fires and the heartbeat reappears unaided
- *   hung       SIGSTOP of the server: the command timeout recycles the connection
+ *              the client reconnects, on_connect and the listeners fire (one removing itself
+ *              and the next one inside its callback) and the heartbeat reappears unaided
+ *   hung       SIGSTOP of the server: the command timeout recycles the connection; only the
+ *              listeners still added hear of the reconnection
  *   auth       --requirepass: right password, user + password, wrong / missing password
- *              reported (no hang); a refused TCP connect is reported, not hung
- *   shutdown   freeing a client calls pending callbacks once with NULL; all handles close
+ *              reported (no hang); a refused TCP connect is reported, not hung; a client
+ *              freed from its on_connect or from a listener's gives its listeners on_free
+ *   shutdown   freeing a client calls pending callbacks once with NULL and every listener's
+ *              on_free once; all handles close
  *
  * Every wait has a deadline. */
 #include <errno.h>
@@ -18,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/heartbeat.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/redis.h"
@@ -149,6 +154,46 @@ static zr_redis *new_client(struct client *c, const char *sock, const char *host
   if (!c->r) fprintf(stderr, "zr_redis_new: %s\n", zr_errmsg());
   return c->r;
 }
+
+/* ---- listeners ---------------------------------------------------------------------------- */
+
+struct probe {
+  zr_redis_listener l;
+  int connects, frees;
+  int order;    /* probe_seq at the latest on_connect: listeners are called newest first */
+  int readd_rc; /* zr_redis_add_listener from inside on_free */
+  /* what on_connect does besides counting */
+  int remove_self;
+  zr_redis_listener *remove_other;
+  zr_redis **free_client;
+};
+static int probe_seq;
+
+static void probe_connect(zr_redis *r, void *user) {
+  struct probe *p = user;
+  p->connects++;
+  p->order = ++probe_seq;
+  if (p->remove_self) zr_redis_remove_listener(r, &p->l);
+  if (p->remove_other) zr_redis_remove_listener(r, p->remove_other);
+  if (p->free_client) zr_redis_free(p->free_client);
+}
+
+static void probe_free(zr_redis *r, void *user) {
+  struct probe *p = user;
+  p->frees++;
+  zr_redis_remove_listener(r, &p->l);            /* already taken off: a no-op */
+  p->readd_rc = zr_redis_add_listener(r, &p->l); /* too late: -ESHUTDOWN */
+}
+
+static void probe_add(struct probe *p, zr_redis *r) {
+  memset(p, 0, sizeof *p);
+  zr_redis_listener_init(&p->l, probe_connect, probe_free, p);
+  CHECK_INT(zr_redis_add_listener(r, &p->l), 0);
+}
+
+/* On the main client from the outage phase on, added in this order (so called in reverse):
+ * `once` removes itself and `victim` at the first reconnection; `steady` stays. */
+static struct probe steady, victim, once;
 
 /* ---- schema ------------------------------------------------------------------------------ */
 
@@ -356,6 +401,11 @@ static void test_outage(zr_test_redis *srv, struct client *cl, zr_heartbeat *hb)
   CHECK_INT(zr_heartbeat_start(hb), 0);
   CHECK(wait_exists(r, key, 1, 2000));
   int before = cl->connects;
+  probe_add(&steady, r);
+  probe_add(&victim, r);
+  probe_add(&once, r);
+  once.remove_self = 1;
+  once.remove_other = &victim.l; /* the listener that would be called next */
 
   /* a command in flight when the server dies gets a NULL reply */
   zr_test_redis_kill(srv);
@@ -387,6 +437,7 @@ static void test_outage(zr_test_redis *srv, struct client *cl, zr_heartbeat *hb)
   CHECK_INT(zr_heartbeat_beat(hb), -ENOTCONN);
   CHECK(ticks - ticks0 >= 20); /* ~600 ms at 10 ms per tick */
   CHECK_INT(cl->connects, before);
+  CHECK_INT(steady.connects + victim.connects + once.connects, 0);
 
   /* restart on the same socket: reconnect, on_connect, heartbeat back, all unaided */
   CHECK_INT(zr_test_redis_restart(srv), 0);
@@ -397,6 +448,10 @@ static void test_outage(zr_test_redis *srv, struct client *cl, zr_heartbeat *hb)
           (unsigned long long)(zr_clock_mono_ms() - t0));
   CHECK_INT(cl->connects, before + 1);
   CHECK_INT(zr_redis_connect_count(r), (uint64_t)cl->connects);
+  CHECK_INT(once.connects, 1); /* both saw the reconnection, newest first */
+  CHECK_INT(steady.connects, 1);
+  CHECK(once.order < steady.order);
+  CHECK_INT(victim.connects, 0); /* removed by `once` before its turn */
   CHECK(wait_exists(r, key, 1, 1000));
   CHECK_INT(cmd_int(r, "EXISTS", "zerorl:jobs"), 0); /* a fresh server: the heartbeat rewrote it */
   CHECK_STR(cmd(r, "HGET", key, ZR_WORKER_STATE, NULL)->str, "running");
@@ -423,6 +478,9 @@ static void test_hung(zr_test_redis *srv, struct client *cl, zr_heartbeat *hb) {
   struct above arg = {cl, before};
   CHECK(wait_for(connects_above, &arg, 3000));
   CHECK(wait_exists(r, zr_heartbeat_key(hb), 1, 1000));
+  CHECK_INT(steady.connects, 1 + cl->connects - before); /* the listeners still added */
+  CHECK_INT(once.connects, 1);
+  CHECK_INT(victim.connects, 0);
 }
 
 /* ---- AUTH and refused connections -------------------------------------------------------- */
@@ -486,8 +544,28 @@ static void test_auth(void) {
   o.db = 3;
   sf.r = zr_redis_new(&loop, &o, free_in_callback, &sf);
   CHECK(sf.r != NULL);
+  struct probe sfp;
+  probe_add(&sfp, sf.r);
   CHECK(wait_for(flag_set, &sf.connects, 3000));
   CHECK(sf.r == NULL);
+  CHECK_INT(sfp.connects, 0); /* freed before the listeners' turn */
+  CHECK_INT(sfp.frees, 1);
+  CHECK_INT(sfp.readd_rc, -ESHUTDOWN);
+
+  /* ... and so may a listener from its on_connect: the ones after it get on_free only */
+  struct probe later, killer;
+  zr_redis *lr = zr_redis_new(&loop, &o, NULL, NULL);
+  CHECK(lr != NULL);
+  probe_add(&later, lr);
+  probe_add(&killer, lr);
+  killer.free_client = &lr;
+  CHECK(wait_for(flag_set, &killer.connects, 3000));
+  CHECK(lr == NULL);
+  CHECK_INT(killer.connects, 1);
+  CHECK_INT(killer.frees, 1);
+  CHECK_INT(later.connects, 0);
+  CHECK_INT(later.frees, 1);
+  CHECK_INT(later.readd_rc, -ESHUTDOWN);
 
   zr_redis_free(&ok.r);
   zr_redis_free(&okuser.r);
@@ -556,6 +634,9 @@ static void test_free_with_pending(struct client *cl, zr_heartbeat **hb) {
   CHECK(cl->r == NULL);
   CHECK_INT(c.calls, 5);
   CHECK_INT(c.nulls, 5);
+  CHECK_INT(steady.frees, 1); /* every listener still added, once */
+  CHECK_INT(steady.readd_rc, -ESHUTDOWN);
+  CHECK_INT(once.frees + victim.frees, 0);
   /* the client went first: its heartbeat is detached and quiet, and can still be freed */
   CHECK_INT(zr_heartbeat_beat(*hb), -ENOTCONN);
   struct done d = {0, 0};
