@@ -15,6 +15,10 @@ PACKAGES=(
   libopenblas-dev libjansson-dev libxxhash-dev
   # tokenizer: Unicode regexes (pre-tokenizers) and NFC normalisation
   libpcre2-dev libutf8proc-dev
+  # reward tier: exact arithmetic for math answers, the sandbox (seccomp), interpreters it runs
+  libgmp-dev libmpfr-dev libseccomp-dev python3 g++
+  # the peer the sandbox is benchmarked against
+  bubblewrap
   # fuzzing and sanitizer runtimes (libFuzzer comes with clang)
   clang libclang-rt-dev
 )
