@@ -2,7 +2,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "model/safetensors.h"
+
+/* safetensors data is little-endian and tensor views point straight into it. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "zerorl assumes a little-endian host");
 
 static const struct {
   const char *name;
@@ -51,7 +55,7 @@ static float f16_to_f32(uint16_t h) {
       u = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
     }
   } else if (exp == 31) {
-    u = sign | 0x7f800000u | (man << 13);
+    u = sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0); /* inf, or a quiet NaN */
   } else {
     u = sign | ((exp + 127 - 15) << 23) | (man << 13);
   }
@@ -84,25 +88,38 @@ static uint16_t f32_to_f16(float f) {
 }
 
 void zr_dtype_to_f32(zr_dtype dt, const void *src, float *dst, size_t n) {
+  ZR_ASSERT(dt == ZR_DT_F32 || dt == ZR_DT_F16 || dt == ZR_DT_BF16);
   const unsigned char *p = src;
-  for (size_t i = 0; i < n; i++) {
-    if (dt == ZR_DT_F32) {
-      memcpy(&dst[i], p + 4 * i, 4);
-    } else {
+  if (dt == ZR_DT_F32) {
+    memmove(dst, src, 4 * n);
+  } else if (dt == ZR_DT_BF16) {
+    for (size_t i = 0; i < n; i++) {
       uint16_t h;
       memcpy(&h, p + 2 * i, 2);
-      dst[i] = dt == ZR_DT_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+      dst[i] = bf16_to_f32(h);
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      uint16_t h;
+      memcpy(&h, p + 2 * i, 2);
+      dst[i] = f16_to_f32(h);
     }
   }
 }
 
 void zr_f32_to_dtype(zr_dtype dt, const float *src, void *dst, size_t n) {
+  ZR_ASSERT(dt == ZR_DT_F32 || dt == ZR_DT_F16 || dt == ZR_DT_BF16);
   unsigned char *p = dst;
-  for (size_t i = 0; i < n; i++) {
-    if (dt == ZR_DT_F32) {
-      memcpy(p + 4 * i, &src[i], 4);
-    } else {
-      uint16_t h = dt == ZR_DT_BF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+  if (dt == ZR_DT_F32) {
+    memmove(dst, src, 4 * n);
+  } else if (dt == ZR_DT_BF16) {
+    for (size_t i = 0; i < n; i++) {
+      uint16_t h = f32_to_bf16(src[i]);
+      memcpy(p + 2 * i, &h, 2);
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      uint16_t h = f32_to_f16(src[i]);
       memcpy(p + 2 * i, &h, 2);
     }
   }

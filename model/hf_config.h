@@ -30,8 +30,10 @@ typedef struct {
   int hidden_size;
   int num_layers;          /* num_hidden_layers */
   int num_heads;           /* num_attention_heads */
-  int num_kv_heads;        /* num_key_value_heads (defaults to num_heads) */
-  int head_dim;            /* explicit, or hidden_size / num_heads */
+  int num_kv_heads;        /* num_key_value_heads (null: num_heads; absent: transformers' class
+                              default, num_heads for Llama and 32 for Qwen2/Qwen3) */
+  int head_dim;            /* explicit, or hidden_size / num_heads (absent for Qwen3: 128, as
+                              transformers' Qwen3Config) */
   int intermediate_size;
   int max_position_embeddings;
   double rope_theta;
@@ -45,7 +47,8 @@ typedef struct {
   } rope_scaling;
   double rms_norm_eps;
   bool tie_word_embeddings;
-  bool attention_bias;     /* q/k/v projections have biases (Qwen2: always; Llama: attention_bias) */
+  bool attention_bias;     /* q/k/v projections have biases (Qwen2: always; Llama and Qwen3:
+                              attention_bias, which then puts a bias on o_proj too) */
   bool qk_norm;            /* Qwen3: RMSNorm on q and k per head */
   int bos_token_id;        /* -1 if absent */
   int eos_token_ids[ZR_MAX_EOS];
