@@ -29,14 +29,23 @@ typedef struct {
 } zr_sample;
 
 /* A uniform double in [0, 1) from (seed, sequence, position, stream): the same key always
- * gives the same number. */
+ * gives the same number. Philox4x64-10 (as numpy.random.Philox) with key (seed, 0) and counter
+ * (position, sequence, stream, 0); the top 53 bits of the first output word. */
 double zr_rng_uniform(uint64_t seed, uint64_t sequence, uint64_t position, uint32_t stream);
 
+/* About 6 floats per vocabulary entry; the buffer needs only float alignment. */
 size_t zr_sampler_scratch_floats(int vocab);
 
 /* logits[vocab] is not modified. Returns 0, or -EINVAL for bad parameters or non-finite logits
  * (message says which). */
 int zr_sampler_pick(const zr_sampling *s, const float *logits, int vocab, uint64_t seed, uint64_t sequence,
                     uint64_t position, float *scratch, zr_sample *out);
+
+/* The distribution zr_sampler_pick draws from for these logits: the surviving token ids in
+ * ascending order in ids[] and their probabilities (renormalised over the survivors) in probs[],
+ * both sized vocab by the caller. Greedy gives the argmax with probability 1. Returns the
+ * number of survivors (>= 1) or -EINVAL as zr_sampler_pick does. For tests, evaluation and
+ * entropy metrics; not needed to sample. */
+int zr_sampler_filter(const zr_sampling *s, const float *logits, int vocab, float *scratch, int *ids, float *probs);
 
 #endif

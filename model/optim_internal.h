@@ -1,0 +1,19 @@
+/* optim_internal.h: the zr_adamw struct, shared by optim.c (the update) and optim_state.c (the
+ * state file). Not part of the public API. */
+#ifndef ZR_OPTIM_INTERNAL_H
+#define ZR_OPTIM_INTERNAL_H
+
+#include "model/optim.h"
+
+struct zr_adamw {
+  size_t n;                /* elements in the flat buffers */
+  zr_adamw_config cfg;
+  zr_optim_group *groups;  /* sorted by offset, non-overlapping, wd flag 0/1 */
+  size_t n_groups;
+  size_t *start;           /* n_groups+1 prefix sums of the group lengths */
+  float *state;            /* exp_avg [n] then exp_avg_sq [n] */
+  int64_t step;
+  double last_lr;
+};
+
+#endif
