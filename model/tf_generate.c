@@ -1,0 +1,81 @@
+/* tf_generate.c: a simple batched generate loop over the KV cache (transformer.h): prefill every
+ * prompt at once, then decode the sequences still running one token per step, sampling each
+ * sequence's token through sampler.h keyed by (seed, sequence id, position). Continuous batching
+ * (admitting new prompts while others decode) is the actor's business, built on zr_tf_extend. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "model/tf_internal.h"
+
+int zr_tf_generate(zr_tf *m, zr_kvcache *c, int n, const int *prompt_lens, const int *prompts,
+                   const uint64_t *seq_ids, const zr_gen_config *g, int *tokens, float *logprobs,
+                   zr_gen_result *res) {
+  if (n <= 0 || !prompt_lens || !prompts || !g || !res || (g->max_new_tokens > 0 && !tokens))
+    return zr_seterr(-EINVAL, "generate: needs n > 0 prompts, a config and outputs");
+  int V = m->vocab, vl = g->vocab_limit > 0 ? g->vocab_limit : V, max_new = g->max_new_tokens;
+  if (vl > V) return zr_seterr(-EINVAL, "generate: vocab_limit %d exceeds the vocabulary %d", vl, V);
+  if (max_new < 0) return zr_seterr(-EINVAL, "generate: max_new_tokens %d is negative", max_new);
+  int max_prompt = 0;
+  for (int i = 0; i < n; i++) {
+    if (prompt_lens[i] <= 0) return zr_seterr(-EINVAL, "generate: prompt %d is empty", i);
+    if (prompt_lens[i] > max_prompt) max_prompt = prompt_lens[i];
+  }
+  for (int i = 0; i < n; i++) res[i] = (zr_gen_result){0, ZR_FINISH_LENGTH};
+  if (max_new == 0) return 0;
+
+  zr_kvcache *own = NULL;
+  int rc = 0;
+  if (!c) {
+    if ((rc = zr_kv_new(&own, m, n, max_prompt + max_new))) return rc;
+    c = own;
+  } else if (n > zr_kv_n_slots(c)) {
+    return zr_seterr(-EINVAL, "generate: %d prompts but the cache has %d slots", n, zr_kv_n_slots(c));
+  }
+  float *logits = malloc((size_t)n * V * sizeof(float)), *scratch = malloc(zr_sampler_scratch_floats(vl) * sizeof(float));
+  int *slots = malloc((size_t)n * sizeof(int)), *active = malloc((size_t)n * sizeof(int)),
+      *next = malloc((size_t)n * sizeof(int));
+  if (!logits || !scratch || !slots || !active || !next) {
+    rc = zr_seterr(-ENOMEM, "generate: out of memory");
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    slots[i] = active[i] = i;
+    zr_kv_clear(c, i);
+  }
+  if ((rc = zr_tf_prefill(m, c, n, slots, prompt_lens, prompts, logits))) goto done;
+  int n_active = n;
+  for (int step = 0; step < max_new && n_active > 0; step++) {
+    int n_next = 0;
+    for (int k = 0; k < n_active; k++) {
+      int i = active[k];
+      zr_sample smp;
+      uint64_t sid = seq_ids ? seq_ids[i] : (uint64_t)i;
+      rc = zr_sampler_pick(&g->sampling, logits + (size_t)k * V, vl, g->seed, sid, (uint64_t)(prompt_lens[i] + step),
+                           scratch, &smp);
+      if (rc) goto done;
+      tokens[(size_t)i * max_new + step] = smp.token;
+      if (logprobs) logprobs[(size_t)i * max_new + step] = smp.logprob_policy;
+      res[i].n_tokens = step + 1;
+      bool stop = false;
+      for (int s = 0; s < g->n_stop && !stop; s++) stop = g->stop_ids[s] == smp.token;
+      if (stop) {
+        res[i].finish = ZR_FINISH_STOP;
+      } else if (step + 1 < max_new && zr_kv_len(c, i) < zr_kv_max_len(c)) {
+        active[n_next] = i; /* compacts in place: n_next <= k */
+        next[n_next++] = smp.token;
+      }
+    }
+    n_active = n_next;
+    if (n_active > 0 && (rc = zr_tf_decode(m, c, n_active, active, next, logits))) goto done;
+  }
+done:
+  free(logits);
+  free(scratch);
+  free(slots);
+  free(active);
+  free(next);
+  zr_kv_free(&own);
+  return rc;
+}
