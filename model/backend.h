@@ -47,6 +47,17 @@
 
 typedef struct zr_backend zr_backend;
 
+/* The per-step scalars of the adamw op (step t, learning rate lr), rounded to fp32 from double
+ * the way torch hands them to its fp32 kernels. */
+typedef struct {
+  float decay;     /* 1 - lr * weight_decay (decoupled decay, applied first); 1 = none */
+  float w1;        /* 1 - beta1: the lerp weight of m towards g */
+  float beta2, w2; /* beta2 and 1 - beta2 */
+  float step_size; /* lr / (1 - beta1^t) */
+  float bc2_sqrt;  /* sqrt(1 - beta2^t) */
+  float eps;
+} zr_adamw_coef;
+
 struct zr_backend {
   const char *name; /* "cpu", "cuda" */
   void *ctx;        /* the implementation's state */
@@ -80,13 +91,18 @@ struct zr_backend {
   /* out = silu(g) * u; backward: dg = dout*u*silu'(g), du = dout*silu(g) (overwrites dg, du). */
   void (*swiglu_fwd)(zr_backend *b, float *out, const float *g, const float *u, size_t n);
   void (*swiglu_bwd)(zr_backend *b, float *dg, float *du, const float *dout, const float *g, const float *u, size_t n);
-  /* Sum of squares of x in double (gradient norms); synchronous. */
+  /* Sum of squares of x in double (gradient norms); synchronous. NaN or inf when an element is
+   * not finite. The same bits for any thread count (the CPU backend sums fixed-size blocks and
+   * adds the block sums in index order). */
   double (*sumsq)(zr_backend *b, const float *x, size_t n);
-  /* One AdamW step over n elements (decoupled weight decay, PyTorch's formula):
-   *   g' = g * grad_scale; m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;
-   *   p -= lr * (wd * p + (m / bc1) / (sqrt(v / bc2) + eps)), bc1 = 1 - b1^t, bc2 = 1 - b2^t. */
-  void (*adamw)(zr_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
-                float eps, float wd, float bc1, float bc2, float grad_scale);
+  /* The lowest index of a NaN or inf element of x, or n when every element is finite; synchronous. */
+  size_t (*first_nonfinite)(zr_backend *b, const float *x, size_t n);
+  /* One AdamW step over n elements, torch.optim.AdamW (foreach=False) operation by operation in
+   * fp32 with the scalars of zr_adamw_coef (formed by the caller in double, see optim.c):
+   *   p = p * decay; m = lerp(m, g, w1) (at::lerp); v = v * beta2 + w2 * g * g;
+   *   p = p + (-step_size) * m / (sqrt(v) / bc2_sqrt + eps).
+   * Elementwise, so the result does not depend on the thread count. */
+  void (*adamw)(zr_backend *b, float *p, const float *g, float *m, float *v, size_t n, const zr_adamw_coef *c);
 
   /* ---- rows ---------------------------------------------------------------------------- */
   /* out[i,:] = table[ids[i],:]; backward dtable[ids[i],:] += dout[i,:] (deterministic order). */

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -193,7 +194,28 @@ static void cpu_swiglu_bwd(zr_backend *b, float *dg, float *du, const float *dou
   zr_pool_run(zr_cpu(b)->pool, (int64_t)n, 1 << 13, swiglu_bwd_task, &a);
 }
 
-#define SUMSQ_BLOCK (1 << 16)
+/* ---- reductions over gradients and the optimizer ----------------------------------------- */
+
+/* Reductions work on fixed blocks of RED_BLOCK elements whatever the thread count, so their
+ * results are the same bits for any number of threads. */
+#define RED_BLOCK (1 << 15)
+
+static size_t red_blocks(size_t n) { return (n + RED_BLOCK - 1) / RED_BLOCK; }
+
+/* One block's sum of squares: four interleaved double partials combined in a fixed order. */
+static double block_sumsq(const float *x, size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += (double)x[i] * x[i];
+    s1 += (double)x[i + 1] * x[i + 1];
+    s2 += (double)x[i + 2] * x[i + 2];
+    s3 += (double)x[i + 3] * x[i + 3];
+  }
+  for (; i < n; i++) s0 += (double)x[i] * x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
 typedef struct {
   const float *x;
   size_t n;
@@ -202,47 +224,78 @@ typedef struct {
 static void sumsq_task(void *arg, int tid, int64_t s, int64_t e) {
   sumsq_args *a = arg;
   for (int64_t blk = s; blk < e; blk++) {
-    size_t i0 = (size_t)blk * SUMSQ_BLOCK, i1 = i0 + SUMSQ_BLOCK < a->n ? i0 + SUMSQ_BLOCK : a->n;
-    double acc = 0;
-    for (size_t i = i0; i < i1; i++) acc += (double)a->x[i] * a->x[i];
-    a->part[blk] = acc;
+    size_t i0 = (size_t)blk * RED_BLOCK, len = a->n - i0 < RED_BLOCK ? a->n - i0 : RED_BLOCK;
+    a->part[blk] = block_sumsq(a->x + i0, len);
   }
 }
 static double cpu_sumsq(zr_backend *b, const float *x, size_t n) {
-  size_t blocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
-  double stack[64], *part = blocks <= 64 ? stack : malloc(blocks * sizeof(double));
-  if (!part) { /* no memory for partials: one sequential pass */
-    double acc = 0;
-    for (size_t i = 0; i < n; i++) acc += (double)x[i] * x[i];
+  size_t blocks = red_blocks(n);
+  double stack[64], *part = blocks <= 64 ? stack : malloc(blocks * sizeof(double)), acc = 0;
+  if (!part) { /* no memory for the partials: the same blocks in the same order on this thread */
+    for (size_t i = 0; i < blocks; i++) acc += block_sumsq(x + i * RED_BLOCK, i + 1 < blocks ? RED_BLOCK : n - i * RED_BLOCK);
     return acc;
   }
   sumsq_args a = {x, n, part};
   zr_pool_run(zr_cpu(b)->pool, (int64_t)blocks, 1, sumsq_task, &a);
-  double acc = 0;
   for (size_t i = 0; i < blocks; i++) acc += part[i];
   if (part != stack) free(part);
   return acc;
 }
 
 typedef struct {
+  const float *x;
+  size_t n;
+  _Atomic size_t first; /* lowest bad index found so far, n when none */
+} nonfinite_args;
+static void nonfinite_task(void *arg, int tid, int64_t s, int64_t e) {
+  nonfinite_args *a = arg;
+  for (int64_t blk = s; blk < e; blk++) {
+    size_t i0 = (size_t)blk * RED_BLOCK, i1 = a->n - i0 < RED_BLOCK ? a->n : i0 + RED_BLOCK;
+    if (i0 >= atomic_load(&a->first)) return; /* an earlier block already has one */
+    float acc = 0; /* x * 0 is NaN exactly when x is NaN or inf: a vectorisable pre-check */
+    for (size_t i = i0; i < i1; i++) acc += a->x[i] * 0.0f;
+    if (acc == acc) continue;
+    size_t i = i0;
+    while (isfinite(a->x[i])) i++;
+    size_t cur = atomic_load(&a->first);
+    while (i < cur && !atomic_compare_exchange_weak(&a->first, &cur, i)) {
+    }
+    return; /* later blocks of this task cannot hold a lower index */
+  }
+}
+static size_t cpu_first_nonfinite(zr_backend *b, const float *x, size_t n) {
+  nonfinite_args a = {.x = x, .n = n};
+  atomic_init(&a.first, n);
+  zr_pool_run(zr_cpu(b)->pool, (int64_t)red_blocks(n), 1, nonfinite_task, &a);
+  return atomic_load(&a.first);
+}
+
+typedef struct {
   float *p, *m, *v;
   const float *g;
-  float lr, b1, b2, eps, wd, bc1, bc2, gs;
+  zr_adamw_coef c;
 } adamw_args;
 static void adamw_task(void *arg, int tid, int64_t s, int64_t e) {
   adamw_args *a = arg;
+  float *p = a->p, *m = a->m, *v = a->v;
+  const float *g = a->g;
+  const float decay = a->c.decay, w1 = a->c.w1, b2 = a->c.beta2, w2 = a->c.w2, ns = -a->c.step_size,
+              bc2s = a->c.bc2_sqrt, eps = a->c.eps;
   for (int64_t i = s; i < e; i++) {
-    float g = a->g[i] * a->gs;
-    float m = a->b1 * a->m[i] + (1 - a->b1) * g;
-    float v = a->b2 * a->v[i] + (1 - a->b2) * g * g;
-    a->m[i] = m;
-    a->v[i] = v;
-    a->p[i] -= a->lr * (a->wd * a->p[i] + (m / a->bc1) / (sqrtf(v / a->bc2) + a->eps));
+    const float gi = g[i];
+    float mi = m[i], vi = v[i], pi = p[i] * decay;
+    /* at::lerp: weight < 0.5 ? self + weight * (end - self) : end - (end - self) * (1 - weight) */
+    mi = w1 < 0.5f ? mi + w1 * (gi - mi) : gi - (gi - mi) * (1.0f - w1);
+    vi = vi * b2;
+    vi = vi + w2 * gi * gi;
+    const float denom = sqrtf(vi) / bc2s + eps;
+    p[i] = pi + ns * mi / denom; /* addcdiv: self + value * t1 / t2 */
+    m[i] = mi;
+    v[i] = vi;
   }
 }
-static void cpu_adamw(zr_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
-                      float b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
-  adamw_args a = {p, m, v, g, lr, b1, b2, eps, wd, bc1, bc2, grad_scale};
+static void cpu_adamw(zr_backend *b, float *p, const float *g, float *m, float *v, size_t n, const zr_adamw_coef *c) {
+  adamw_args a = {p, m, v, g, *c};
   zr_pool_run(zr_cpu(b)->pool, (int64_t)n, 1 << 14, adamw_task, &a);
 }
 
@@ -446,6 +499,7 @@ int zr_backend_cpu_new(zr_backend **out, int n_threads) {
   b->swiglu_fwd = cpu_swiglu_fwd;
   b->swiglu_bwd = cpu_swiglu_bwd;
   b->sumsq = cpu_sumsq;
+  b->first_nonfinite = cpu_first_nonfinite;
   b->adamw = cpu_adamw;
   b->embed_fwd = cpu_embed_fwd;
   b->embed_bwd = cpu_embed_bwd;

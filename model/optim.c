@@ -1,5 +1,6 @@
-/* optim.c: AdamW over flat fp32 buffers (optim.h). The update mirrors torch's
- * _single_tensor_adam with decoupled weight decay, operation by operation, in fp32. */
+/* optim.c: AdamW over flat fp32 buffers (optim.h): validation, groups and the per-step scalars
+ * of torch's _single_tensor_adam with decoupled weight decay; the elementwise update is the
+ * backend's adamw op. */
 #include "model/optim.h"
 
 #include <errno.h>
@@ -9,12 +10,9 @@
 
 #include "common/error.h"
 #include "model/optim_internal.h"
-#include "model/optim_par.h"
-
-#define ZR_ADAMW_MIN_PER_THREAD 32768
 
 zr_adamw_config zr_adamw_defaults(void) {
-  return (zr_adamw_config){.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .threads = 0};
+  return (zr_adamw_config){.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
 }
 
 static int group_cmp(const void *a, const void *b) {
@@ -33,9 +31,9 @@ static int check_config(const zr_adamw_config *c) {
   return 0;
 }
 
-int zr_adamw_new(zr_adamw **out, size_t n_params, const zr_adamw_config *cfg, const zr_optim_group *groups,
-                 size_t n_groups) {
-  ZR_ASSERT(out && cfg);
+int zr_adamw_new(zr_adamw **out, zr_backend *be, size_t n_params, const zr_adamw_config *cfg,
+                 const zr_optim_group *groups, size_t n_groups) {
+  ZR_ASSERT(out && be && cfg);
   *out = NULL;
   int rc = check_config(cfg);
   if (rc) return rc;
@@ -46,13 +44,12 @@ int zr_adamw_new(zr_adamw **out, size_t n_params, const zr_adamw_config *cfg, co
 
   zr_adamw *o = calloc(1, sizeof *o);
   if (!o) return zr_seterr(-ENOMEM, "adamw: out of memory");
+  o->be = be;
   o->n = n_params;
   o->cfg = *cfg;
   o->n_groups = n_groups ? n_groups : 1;
   o->groups = malloc(o->n_groups * sizeof *o->groups);
-  o->start = malloc((o->n_groups + 1) * sizeof *o->start);
-  o->state = calloc(2 * n_params, sizeof(float));
-  if (!o->groups || !o->start || !o->state) {
+  if (!o->groups || be->alloc(be, (void **)&o->state, 2 * n_params * sizeof(float))) { /* alloc zero-fills */
     zr_adamw_free(&o);
     return zr_seterr(-ENOMEM, "adamw: out of memory for the state of %zu parameters", n_params);
   }
@@ -80,8 +77,6 @@ int zr_adamw_new(zr_adamw **out, size_t n_params, const zr_adamw_config *cfg, co
   } else {
     o->groups[0] = (zr_optim_group){0, n_params, 1};
   }
-  o->start[0] = 0;
-  for (size_t i = 0; i < o->n_groups; i++) o->start[i + 1] = o->start[i] + o->groups[i].length;
   *out = o;
   return 0;
 }
@@ -90,64 +85,9 @@ void zr_adamw_free(zr_adamw **opt) {
   if (!opt || !*opt) return;
   zr_adamw *o = *opt;
   free(o->groups);
-  free(o->start);
-  free(o->state);
+  if (o->state) o->be->free(o->be, o->state);
   free(o);
   *opt = NULL;
-}
-
-/* The per-step scalars, formed in double like torch's Python-side arithmetic, then rounded to
- * fp32 where torch hands them to an fp32 kernel. */
-typedef struct {
-  const zr_adamw *o;
-  float *params;
-  const float *grads;
-  float decay;     /* 1 - lr*wd */
-  float w1;        /* lerp weight 1 - beta1 */
-  float beta2, w2; /* beta2, 1 - beta2 */
-  float neg_step_size, bc2_sqrt, eps;
-} step_ctx;
-
-static void step_range(const step_ctx *c, size_t off, size_t len, int decay) {
-  float *p = c->params + off, *m = c->o->state + off, *v = c->o->state + c->o->n + off;
-  const float *g = c->grads + off;
-  const float w1 = c->w1, b2 = c->beta2, w2 = c->w2, ns = c->neg_step_size, bc2s = c->bc2_sqrt, eps = c->eps;
-  if (decay) {
-    const float d = c->decay;
-    for (size_t i = 0; i < len; i++) p[i] = p[i] * d;
-  }
-  for (size_t i = 0; i < len; i++) {
-    const float gi = g[i];
-    float mi = m[i], vi = v[i];
-    /* at::lerp with |weight| < 0.5: self + weight * (end - self) */
-    mi = w1 < 0.5f ? mi + w1 * (gi - mi) : gi - (gi - mi) * (1.0f - w1);
-    vi = vi * b2;
-    vi = vi + w2 * gi * gi;
-    const float denom = sqrtf(vi) / bc2s + eps;
-    p[i] = p[i] + ns * mi / denom;
-    m[i] = mi;
-    v[i] = vi;
-  }
-}
-
-/* [begin, end) indexes the concatenation of the groups. */
-static void step_slice(void *arg, size_t begin, size_t end) {
-  const step_ctx *c = arg;
-  const zr_adamw *o = c->o;
-  size_t lo = 0, hi = o->n_groups; /* last group with start <= begin */
-  while (hi - lo > 1) {
-    size_t mid = (lo + hi) / 2;
-    if (o->start[mid] <= begin)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  for (size_t gi = lo; gi < o->n_groups && o->start[gi] < end; gi++) {
-    size_t a = begin > o->start[gi] ? begin : o->start[gi];
-    size_t b = end < o->start[gi + 1] ? end : o->start[gi + 1];
-    const zr_optim_group *g = &o->groups[gi];
-    step_range(c, g->offset + (a - o->start[gi]), b - a, g->apply_weight_decay);
-  }
 }
 
 int zr_adamw_step(zr_adamw *o, float *params, const float *grads, double lr) {
@@ -157,26 +97,35 @@ int zr_adamw_step(zr_adamw *o, float *params, const float *grads, double lr) {
   int64_t step = o->step + 1;
   double bc1 = 1.0 - pow(cfg->beta1, (double)step);
   double bc2 = 1.0 - pow(cfg->beta2, (double)step);
-  step_ctx c = {
-      .o = o,
-      .params = params,
-      .grads = grads,
-      .decay = (float)(1.0 - lr * cfg->weight_decay),
+  /* formed in double like torch's Python-side arithmetic, rounded to fp32 where torch hands them
+   * to an fp32 kernel */
+  zr_adamw_coef c = {
+      .decay = cfg->weight_decay == 0 ? 1.0f : (float)(1.0 - lr * cfg->weight_decay),
       .w1 = (float)(1.0 - cfg->beta1),
       .beta2 = (float)cfg->beta2,
       .w2 = (float)(1.0 - cfg->beta2),
-      .neg_step_size = (float)-(lr / bc1),
+      .step_size = (float)(lr / bc1),
       .bc2_sqrt = (float)sqrt(bc2),
       .eps = (float)cfg->eps,
   };
-  if (cfg->weight_decay == 0) c.decay = 1.0f;
-  zr_par_run(cfg->threads, o->start[o->n_groups], ZR_ADAMW_MIN_PER_THREAD, step_slice, &c);
+  const float decay = c.decay;
+  zr_backend *be = o->be;
+  float *m = o->state, *v = o->state + o->n;
+  /* one op per run of adjacent groups (sorted, no gaps) that share the decay flag */
+  for (size_t i = 0, j; i < o->n_groups; i = j) {
+    const size_t off = o->groups[i].offset;
+    size_t end = off + o->groups[i].length;
+    const int wd = o->groups[i].apply_weight_decay;
+    for (j = i + 1; j < o->n_groups && o->groups[j].offset == end && o->groups[j].apply_weight_decay == wd; j++)
+      end += o->groups[j].length;
+    c.decay = wd ? decay : 1.0f;
+    be->adamw(be, params + off, grads + off, m + off, v + off, end - off, &c);
+  }
   o->step = step;
   o->last_lr = lr;
   return 0;
 }
 
-void zr_adamw_set_threads(zr_adamw *o, int threads) { o->cfg.threads = threads < 0 ? 0 : threads; }
 int64_t zr_adamw_step_count(const zr_adamw *o) { return o->step; }
 double zr_adamw_last_lr(const zr_adamw *o) { return o->last_lr; }
 size_t zr_adamw_size(const zr_adamw *o) { return o->n; }

@@ -6,12 +6,12 @@
 #include "model/optim.h"
 
 struct zr_adamw {
+  zr_backend *be;          /* borrowed */
   size_t n;                /* elements in the flat buffers */
   zr_adamw_config cfg;
   zr_optim_group *groups;  /* sorted by offset, non-overlapping, wd flag 0/1 */
   size_t n_groups;
-  size_t *start;           /* n_groups+1 prefix sums of the group lengths */
-  float *state;            /* exp_avg [n] then exp_avg_sq [n] */
+  float *state;            /* exp_avg [n] then exp_avg_sq [n]; backend memory */
   int64_t step;
   double last_lr;
 };

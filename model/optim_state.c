@@ -35,15 +35,21 @@ int zr_adamw_save(const zr_adamw *o, const char *path) {
   snprintf(wd, sizeof wd, "%.17g", o->cfg.weight_decay);
   snprintf(n, sizeof n, "%zu", o->n);
   char *groups = groups_string(o);
-  if (!groups) return zr_seterr(-ENOMEM, "%s: out of memory", path);
+  float *host = groups ? malloc(2 * o->n * sizeof(float)) : NULL; /* the state, downloaded */
+  if (!host) {
+    free(groups);
+    return zr_seterr(-ENOMEM, "%s: out of memory for the optimizer state", path);
+  }
+  o->be->download(o->be, host, o->state, 2 * o->n * sizeof(float));
   const char *meta[] = {"format", "pt",  "optimizer", "adamw", "step",         step, "lr",       lr,
                         "beta1",  b1,    "beta2",     b2,      "eps",          eps,  "weight_decay", wd,
                         "n_params", n,   "groups",    groups,  NULL};
   zr_st_write_tensor t[2] = {
-      {.name = "exp_avg", .dtype = ZR_DT_F32, .ndim = 1, .shape = {(int64_t)o->n}, .data = o->state},
-      {.name = "exp_avg_sq", .dtype = ZR_DT_F32, .ndim = 1, .shape = {(int64_t)o->n}, .data = o->state + o->n},
+      {.name = "exp_avg", .dtype = ZR_DT_F32, .ndim = 1, .shape = {(int64_t)o->n}, .data = host},
+      {.name = "exp_avg_sq", .dtype = ZR_DT_F32, .ndim = 1, .shape = {(int64_t)o->n}, .data = host + o->n},
   };
   int rc = zr_st_write_file(path, t, 2, meta);
+  free(host);
   free(groups);
   return rc;
 }
@@ -138,8 +144,8 @@ int zr_adamw_load(zr_adamw *o, const char *path) {
   double lr = 0;
   rc = validate(o, f, path, &m, &v, &step, &lr);
   if (rc == 0) {
-    memcpy(o->state, m->data, o->n * sizeof(float));
-    memcpy(o->state + o->n, v->data, o->n * sizeof(float));
+    o->be->upload(o->be, o->state, m->data, o->n * sizeof(float));
+    o->be->upload(o->be, o->state + o->n, v->data, o->n * sizeof(float));
     o->step = step;
     o->last_lr = lr;
   }

@@ -140,7 +140,8 @@ int zr_tf_prefill(zr_tf *m, zr_kvcache *c, int n, const int *slots, const int *l
 }
 
 int zr_tf_decode(zr_tf *m, zr_kvcache *c, int n, const int *slots, const int *tokens, float *logits) {
-  int rc, stack[256], *ones = n <= 256 ? stack : malloc((size_t)n * sizeof(int));
+  if (n <= 0) return zr_seterr(-EINVAL, "kv cache: decode of %d sequences", n);
+  int rc, stack[256] = {0}, *ones = n <= 256 ? stack : malloc((size_t)n * sizeof(int));
   if (!ones) return zr_seterr(-ENOMEM, "kv cache: out of memory");
   for (int i = 0; i < n; i++) ones[i] = 1;
   rc = zr_tf_extend(m, c, n, slots, ones, tokens, logits);

@@ -137,20 +137,32 @@ static void test_elementwise(zr_backend *b) {
   CHECK_REL(dg, Rdg, n, 1e-5);
   CHECK_REL(du, Rdu, n, 1e-6);
 
-  /* adamw */
+  /* first_nonfinite: lowest bad index across blocks, n when all finite */
+  CHECK(b->first_nonfinite(b, x, n) == n);
+  float keep1 = x[n - 2], keep2 = x[70001];
+  x[n - 2] = NAN;
+  CHECK(b->first_nonfinite(b, x, n) == n - 2);
+  CHECK(isnan(b->sumsq(b, x, n)));
+  x[70001] = -INFINITY;
+  CHECK(b->first_nonfinite(b, x, n) == 70001);
+  CHECK(b->first_nonfinite(b, x, 70001) == 70001);
+  x[n - 2] = keep1, x[70001] = keep2;
+
+  /* adamw (torch's operation order) against the same formula in double */
   size_t na = 5000;
   float *p = rvec(na, 1), *gr = rvec(na, 1), *m = rvec(na, 0.1f), *v = rvec(na, 0.1f);
   for (size_t i = 0; i < na; i++) v[i] = fabsf(v[i]);
   double *Rp = dvec(na), *Rm = dvec(na), *Rv = dvec(na);
-  float lr = 1e-2f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, bc1 = 1 - 0.9f * 0.9f, bc2 = 1 - 0.95f * 0.95f,
-        gs = 0.5f;
+  double lr = 1e-2, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1, bc1 = 1 - b1 * b1, bc2 = 1 - b2 * b2;
+  zr_adamw_coef c = {.decay = (float)(1 - lr * wd), .w1 = (float)(1 - b1), .beta2 = (float)b2, .w2 = (float)(1 - b2),
+                     .step_size = (float)(lr / bc1), .bc2_sqrt = (float)sqrt(bc2), .eps = (float)eps};
   for (size_t i = 0; i < na; i++) {
-    double G = (double)gr[i] * gs;
-    Rm[i] = b1 * (double)m[i] + (1 - (double)b1) * G;
-    Rv[i] = b2 * (double)v[i] + (1 - (double)b2) * G * G;
-    Rp[i] = p[i] - lr * (wd * (double)p[i] + (Rm[i] / bc1) / (sqrt(Rv[i] / bc2) + eps));
+    double G = gr[i];
+    Rm[i] = b1 * (double)m[i] + (1 - b1) * G;
+    Rv[i] = b2 * (double)v[i] + (1 - b2) * G * G;
+    Rp[i] = p[i] * (1 - lr * wd) - lr * (Rm[i] / bc1) / (sqrt(Rv[i] / bc2) + eps);
   }
-  b->adamw(b, p, gr, m, v, na, lr, b1, b2, eps, wd, bc1, bc2, gs);
+  b->adamw(b, p, gr, m, v, na, &c);
   CHECK_REL(p, Rp, na, 1e-6);
   CHECK_REL(m, Rm, na, 1e-6);
   CHECK_REL(v, Rv, na, 1e-6);

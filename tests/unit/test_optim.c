@@ -1,8 +1,9 @@
 /* Unit test for model/optim and model/lr_schedule, against torch.optim.AdamW,
  * torch.nn.utils.clip_grad_norm_ and transformers' schedules (fixtures made by
  * tests/reference/make_optim_fixtures.py): 10 steps of params and state within 1e-5, clip norms,
- * schedules to 1e-7, bit-identical results for 1 vs 4 threads, frozen ranges, state file round
- * trip (resume == uninterrupted run, bit for bit) and refusal of bad state files. */
+ * schedules to 1e-7, bit-identical results on CPU backends with 1, 3 and 4 threads, frozen
+ * ranges, state file round trip (resume == uninterrupted run, bit for bit, on a backend with
+ * another thread count) and refusal of bad state files. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -14,12 +15,22 @@
 
 #include "common/error.h"
 #include "common/json.h"
+#include "model/backend.h"
 #include "model/lr_schedule.h"
 #include "model/optim.h"
 #include "model/safetensors.h"
 #include "tests/test.h"
 
 static char fixture_dir[4096];
+
+static zr_backend *cpu_backend(int threads) {
+  zr_backend *be = NULL;
+  if (zr_backend_cpu_new(&be, threads)) {
+    fprintf(stderr, "cpu backend: %s\n", zr_errmsg());
+    exit(1);
+  }
+  return be;
+}
 
 static json_t *load_fixture(const char *name) {
   char path[4200];
@@ -78,7 +89,6 @@ static void case_load(torch_case *c, const char *name) {
   c->cfg.beta2 = num(c->j, "beta2");
   c->cfg.eps = num(c->j, "eps");
   c->cfg.weight_decay = num(c->j, "weight_decay");
-  c->cfg.threads = 1;
   const json_t *layout = json_object_get(c->j, "layout");
   c->n_groups = json_array_size(layout);
   ZR_ASSERT(c->n_groups <= 16);
@@ -93,16 +103,16 @@ static void case_load(torch_case *c, const char *name) {
 static void test_vs_torch(const char *name, int threads) {
   torch_case c;
   case_load(&c, name);
-  c.cfg.threads = threads;
+  zr_backend *be = cpu_backend(threads);
   zr_adamw *opt = NULL;
-  CHECK_INT(zr_adamw_new(&opt, c.n, &c.cfg, c.groups, c.n_groups), 0);
+  CHECK_INT(zr_adamw_new(&opt, be, c.n, &c.cfg, c.groups, c.n_groups), 0);
   float *params = json_floats(json_object_get(c.j, "params0"), c.n);
   float *p0 = json_floats(json_object_get(c.j, "params0"), c.n);
   double worst_p = 0, worst_norm = 0, moved = 0;
   for (size_t s = 0; s < c.steps; s++) {
     float *g = json_floats(json_array_get(json_object_get(c.j, "grads"), s), c.n);
     double norm = -1, want = json_number_value(json_array_get(json_object_get(c.j, "norms"), s));
-    CHECK_INT(zr_grad_clip(g, c.n, c.max_norm, threads, &norm), 0);
+    CHECK_INT(zr_grad_clip(be, g, c.n, c.max_norm, &norm), 0);
     worst_norm = fmax(worst_norm, fabs(norm - want) / want);
     CHECK(fabs(norm - want) <= 1e-6 * want);
     CHECK_INT(zr_adamw_step(opt, params, g, c.lr), 0);
@@ -133,6 +143,7 @@ static void test_vs_torch(const char *name, int threads) {
   free(p0);
   zr_adamw_free(&opt);
   CHECK(opt == NULL);
+  zr_backend_free(&be);
   json_decref(c.j);
 }
 
@@ -225,9 +236,9 @@ static void big_steps(big_run *r, const big_run *data, int threads) {
   zr_adamw_config cfg = zr_adamw_defaults();
   cfg.beta2 = 0.95;
   cfg.weight_decay = 0.1;
-  cfg.threads = threads;
+  zr_backend *be = cpu_backend(threads);
   zr_adamw *opt = NULL;
-  CHECK_INT(zr_adamw_new(&opt, BIG_N, &cfg, big_groups, 4), 0);
+  CHECK_INT(zr_adamw_new(&opt, be, BIG_N, &cfg, big_groups, 4), 0);
   r->p_out = malloc(BIG_N * sizeof(float));
   memcpy(r->p_out, data->p, BIG_N * sizeof(float));
   float *g = malloc(BIG_N * sizeof(float));
@@ -235,7 +246,7 @@ static void big_steps(big_run *r, const big_run *data, int threads) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (int s = 0; s < 3; s++) {
     memcpy(g, data->g0[s], BIG_N * sizeof(float));
-    CHECK_INT(zr_grad_clip(g, BIG_N, 1.0, threads, &r->norms[s]), 0);
+    CHECK_INT(zr_grad_clip(be, g, BIG_N, 1.0, &r->norms[s]), 0);
     CHECK_INT(zr_adamw_step(opt, r->p_out, g, 1e-3), 0);
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -246,6 +257,7 @@ static void big_steps(big_run *r, const big_run *data, int threads) {
   memcpy(r->v_out, zr_adamw_exp_avg_sq(opt), BIG_N * sizeof(float));
   free(g);
   zr_adamw_free(&opt);
+  zr_backend_free(&be);
 }
 
 static void big_release(big_run *r) {
@@ -273,7 +285,7 @@ static void test_threads(void) {
   double ss = 0;
   for (size_t i = 0; i < BIG_N; i++) ss += (double)data.g0[0][i] * data.g0[0][i];
   CHECK(fabs(sqrt(ss) - r1.norms[0]) <= 1e-12 * sqrt(ss));
-  fprintf(stderr, "threads: %d params x 3 steps (clip + AdamW): 1 thread %.1f ms, 4 threads %.1f ms, 3 threads %.1f ms; "
+  fprintf(stderr, "threads: %d params x 3 steps (clip + AdamW) on CPU backends: 1 thread %.1f ms, 4 threads %.1f ms, 3 threads %.1f ms; "
           "bit-identical\n", BIG_N, r1.ms, r4.ms, r3.ms);
   big_release(&data);
   big_release(&r1);
@@ -287,8 +299,9 @@ static void test_groups(void) {
   zr_optim_group groups[] = {{60, 20, 0}, {10, 30, 1}}; /* unsorted on purpose; 0-9, 40-59, 80-99 frozen */
   zr_adamw_config cfg = zr_adamw_defaults();
   cfg.weight_decay = 0.5;
+  zr_backend *be = cpu_backend(2);
   zr_adamw *opt = NULL;
-  CHECK_INT(zr_adamw_new(&opt, n, &cfg, groups, 2), 0);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &cfg, groups, 2), 0);
   float p[100], g[100], p0[100];
   for (size_t i = 0; i < n; i++) {
     p[i] = p0[i] = 1.0f;
@@ -318,72 +331,78 @@ static void test_groups(void) {
 
   /* refused configurations */
   zr_optim_group overlap[] = {{0, 50, 1}, {49, 10, 0}};
-  CHECK_INT(zr_adamw_new(&opt, n, &cfg, overlap, 2), -EINVAL);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &cfg, overlap, 2), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "overlap");
   CHECK(opt == NULL);
   zr_optim_group outside[] = {{90, 11, 1}};
-  CHECK_INT(zr_adamw_new(&opt, n, &cfg, outside, 1), -EINVAL);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &cfg, outside, 1), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "outside");
   zr_optim_group empty[] = {{5, 0, 1}};
-  CHECK_INT(zr_adamw_new(&opt, n, &cfg, empty, 1), -EINVAL);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &cfg, empty, 1), -EINVAL);
   zr_adamw_config bad = cfg;
   bad.beta1 = 1.0;
-  CHECK_INT(zr_adamw_new(&opt, n, &bad, NULL, 0), -EINVAL);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &bad, NULL, 0), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "beta1");
   bad = cfg;
   bad.eps = NAN;
-  CHECK_INT(zr_adamw_new(&opt, n, &bad, NULL, 0), -EINVAL);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &bad, NULL, 0), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "eps");
   bad = cfg;
   bad.weight_decay = -0.1;
-  CHECK_INT(zr_adamw_new(&opt, n, &bad, NULL, 0), -EINVAL);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &bad, NULL, 0), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "weight_decay");
-  CHECK_INT(zr_adamw_new(&opt, 0, &cfg, NULL, 0), -EINVAL);
+  CHECK_INT(zr_adamw_new(&opt, be, 0, &cfg, NULL, 0), -EINVAL);
   CHECK(opt == NULL);
-  CHECK_INT(zr_adamw_new(&opt, n, &cfg, NULL, 0), 0);
+  CHECK_INT(zr_adamw_new(&opt, be, n, &cfg, NULL, 0), 0);
   CHECK_INT(zr_adamw_step(opt, p, g, -1.0), -EINVAL);
   CHECK_INT(zr_adamw_step(opt, p, g, INFINITY), -EINVAL);
   CHECK_INT(zr_adamw_step_count(opt), 0);
   zr_adamw_free(&opt);
   zr_adamw_free(&opt); /* second free of a cleared pointer is a no-op */
+  zr_backend_free(&be);
 }
 
 static void test_clip_and_check(void) {
+  zr_backend *b1 = cpu_backend(1), *b4 = cpu_backend(4);
   float g[5] = {3, 4, 0, 0, 0};
   double norm = 0;
-  CHECK_INT(zr_grad_clip(g, 5, 1.0, 1, &norm), 0);
+  CHECK_INT(zr_grad_clip(b1, g, 5, 1.0, &norm), 0);
   CHECK(norm == 5.0);
   CHECK(g[0] == (float)(3 * (1.0 / (5.0 + 1e-6))) && g[1] == (float)(4 * (1.0 / (5.0 + 1e-6))));
   float h[2] = {0.3f, 0.4f};
-  CHECK_INT(zr_grad_clip(h, 2, 1.0, 1, &norm), 0); /* below max_norm: untouched */
+  CHECK_INT(zr_grad_clip(b1, h, 2, 1.0, &norm), 0); /* below max_norm: untouched */
   CHECK(h[0] == 0.3f && h[1] == 0.4f);
-  CHECK_INT(zr_grad_clip(h, 2, 0.0, 1, &norm), -EINVAL);
-  CHECK_INT(zr_grad_clip(h, 2, NAN, 1, &norm), -EINVAL);
+  CHECK_INT(zr_grad_clip(b1, h, 2, 0.0, &norm), -EINVAL);
+  CHECK_INT(zr_grad_clip(b1, h, 2, NAN, &norm), -EINVAL);
 
   const size_t n = 300000;
   float *big = malloc(n * sizeof *big), *copy = malloc(n * sizeof *copy);
   fill(big, n, 1.0);
   size_t bad = 0;
-  CHECK_INT(zr_grad_check_finite(big, n, 4, &bad), 0);
+  CHECK_INT(zr_grad_check_finite(b4, big, n, &bad), 0);
   big[250001] = INFINITY;
   big[270000] = NAN;
   memcpy(copy, big, n * sizeof *big);
-  CHECK_INT(zr_grad_check_finite(big, n, 4, &bad), -ERANGE);
+  CHECK_INT(zr_grad_check_finite(b4, big, n, &bad), -ERANGE);
   CHECK_INT(bad, 250001);
   CHECK_CONTAINS(zr_errmsg(), "250001");
-  CHECK_INT(zr_grad_clip(big, n, 1.0, 4, &norm), -ERANGE);
+  CHECK_INT(zr_grad_clip(b4, big, n, 1.0, &norm), -ERANGE);
   CHECK(!isfinite(norm));
   CHECK_CONTAINS(zr_errmsg(), "skip");
   CHECK(memcmp(big, copy, n * sizeof *big) == 0); /* left as they were */
   big[250001] = 1.0f;
-  CHECK_INT(zr_grad_check_finite(big, n, 1, &bad), -ERANGE);
+  CHECK_INT(zr_grad_check_finite(b1, big, n, &bad), -ERANGE);
   CHECK_INT(bad, 270000);
-  CHECK(isnan(zr_grad_norm(big, n, 2)));
+  CHECK(isnan(zr_grad_norm(b4, big, n)));
   big[3] = -INFINITY;
-  CHECK_INT(zr_grad_check_finite(big, n, 3, NULL), -ERANGE);
+  CHECK_INT(zr_grad_check_finite(b4, big, n, NULL), -ERANGE);
   CHECK_CONTAINS(zr_errmsg(), "element 3 ");
+  CHECK(zr_grad_norm(b1, big, 0) == 0);
+  CHECK_INT(zr_grad_check_finite(b1, big, 3, &bad), 0); /* big[3] is outside */
   free(big);
   free(copy);
+  zr_backend_free(&b1);
+  zr_backend_free(&b4);
 }
 
 /* ---- state file ----------------------------------------------------------------------------- */
@@ -392,7 +411,7 @@ static char tmpdir[256];
 
 /* Runs the torch case's gradients from step `from` to `to` with a cosine schedule indexed by the
  * optimizer's own step count (so a resume must restore it). */
-static void run_steps(zr_adamw *opt, const torch_case *c, float *params, size_t from, size_t to) {
+static void run_steps(zr_backend *be, zr_adamw *opt, const torch_case *c, float *params, size_t from, size_t to) {
   zr_lr_schedule sch = zr_lr_schedule_make(ZR_LR_COSINE, 1e-3);
   sch.warmup_steps = 2;
   sch.total_steps = 10;
@@ -400,7 +419,7 @@ static void run_steps(zr_adamw *opt, const torch_case *c, float *params, size_t 
   for (size_t s = from; s < to; s++) {
     float *g = json_floats(json_array_get(json_object_get(c->j, "grads"), s), c->n);
     double norm;
-    CHECK_INT(zr_grad_clip(g, c->n, c->max_norm, 1, &norm), 0);
+    CHECK_INT(zr_grad_clip(be, g, c->n, c->max_norm, &norm), 0);
     CHECK_INT(zr_adamw_step(opt, params, g, zr_lr_at(&sch, zr_adamw_step_count(opt))), 0);
     free(g);
   }
@@ -423,26 +442,25 @@ static void test_state_file(void) {
   snprintf(path, sizeof path, "%s/opt.safetensors", tmpdir);
 
   /* uninterrupted: 10 steps */
+  zr_backend *be1 = cpu_backend(1), *be4 = cpu_backend(4);
   zr_adamw *a = NULL;
-  CHECK_INT(zr_adamw_new(&a, c.n, &c.cfg, c.groups, c.n_groups), 0);
+  CHECK_INT(zr_adamw_new(&a, be1, c.n, &c.cfg, c.groups, c.n_groups), 0);
   float *pa = json_floats(json_object_get(c.j, "params0"), c.n);
-  run_steps(a, &c, pa, 0, 10);
+  run_steps(be1, a, &c, pa, 0, 10);
 
-  /* interrupted after 4: save, drop the optimizer, a new one (4 threads) loads and goes on */
+  /* interrupted after 4: save, drop the optimizer, a new one (4-thread backend) loads, goes on */
   zr_adamw *b = NULL;
-  CHECK_INT(zr_adamw_new(&b, c.n, &c.cfg, c.groups, c.n_groups), 0);
+  CHECK_INT(zr_adamw_new(&b, be1, c.n, &c.cfg, c.groups, c.n_groups), 0);
   float *pb = json_floats(json_object_get(c.j, "params0"), c.n);
-  run_steps(b, &c, pb, 0, 4);
+  run_steps(be1, b, &c, pb, 0, 4);
   double lr4 = zr_adamw_last_lr(b);
   CHECK_INT(zr_adamw_save(b, path), 0);
   zr_adamw_free(&b);
-  zr_adamw_config cfg4 = c.cfg;
-  cfg4.threads = 4;
-  CHECK_INT(zr_adamw_new(&b, c.n, &cfg4, c.groups, c.n_groups), 0);
+  CHECK_INT(zr_adamw_new(&b, be4, c.n, &c.cfg, c.groups, c.n_groups), 0);
   CHECK_INT(zr_adamw_load(b, path), 0);
   CHECK_INT(zr_adamw_step_count(b), 4);
   CHECK(zr_adamw_last_lr(b) == lr4 && lr4 > 0);
-  run_steps(b, &c, pb, 4, 10);
+  run_steps(be4, b, &c, pb, 4, 10);
   CHECK(memcmp(pa, pb, c.n * sizeof(float)) == 0);
   CHECK(memcmp(zr_adamw_exp_avg(a), zr_adamw_exp_avg(b), c.n * sizeof(float)) == 0);
   CHECK(memcmp(zr_adamw_exp_avg_sq(a), zr_adamw_exp_avg_sq(b), c.n * sizeof(float)) == 0);
@@ -463,24 +481,24 @@ static void test_state_file(void) {
 
   /* refusals: each leaves the optimizer as it was */
   zr_adamw *other = NULL;
-  CHECK_INT(zr_adamw_new(&other, c.n + 1, &c.cfg, c.groups, c.n_groups), 0);
+  CHECK_INT(zr_adamw_new(&other, be1, c.n + 1, &c.cfg, c.groups, c.n_groups), 0);
   CHECK_INT(zr_adamw_load(other, path), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "436 parameters");
   zr_adamw_free(&other);
   zr_adamw_config bad = c.cfg;
   bad.beta2 = 0.999;
-  CHECK_INT(zr_adamw_new(&other, c.n, &bad, c.groups, c.n_groups), 0);
+  CHECK_INT(zr_adamw_new(&other, be1, c.n, &bad, c.groups, c.n_groups), 0);
   CHECK_INT(zr_adamw_load(other, path), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "beta2");
   CHECK_CONTAINS(zr_errmsg(), path);
   zr_adamw_free(&other);
   bad = c.cfg;
   bad.weight_decay = 0.0;
-  CHECK_INT(zr_adamw_new(&other, c.n, &bad, c.groups, c.n_groups), 0);
+  CHECK_INT(zr_adamw_new(&other, be1, c.n, &bad, c.groups, c.n_groups), 0);
   CHECK_INT(zr_adamw_load(other, path), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "weight_decay");
   zr_adamw_free(&other);
-  CHECK_INT(zr_adamw_new(&other, c.n, &c.cfg, NULL, 0), 0); /* one group instead of four */
+  CHECK_INT(zr_adamw_new(&other, be1, c.n, &c.cfg, NULL, 0), 0); /* one group instead of four */
   CHECK_INT(zr_adamw_load(other, path), -EINVAL);
   CHECK_CONTAINS(zr_errmsg(), "groups differ");
   zr_adamw_free(&other);
@@ -558,6 +576,8 @@ static void test_state_file(void) {
   free(pb);
   zr_adamw_free(&a);
   zr_adamw_free(&b);
+  zr_backend_free(&be1);
+  zr_backend_free(&be4);
   json_decref(c.j);
   snprintf(p2, sizeof p2, "%s/bad.safetensors", tmpdir);
   unlink(p2);
