@@ -15,6 +15,10 @@ typedef struct {
 static const subcommand subcommands[] = {
     {"version", "print versions of zerorl, its protocol and its libraries, and the GPUs seen", zr_cmd_version},
     {"config", "check a job config and print its effective values; write the config reference", zr_cmd_config},
+    {"tokenize", "text to token ids with a Hugging Face tokenizer (JSONL in, JSONL out)", zr_cmd_tokenize},
+    {"detokenize", "token ids to text (JSONL in, JSONL out)", zr_cmd_detokenize},
+    {"verify", "score completions against tasks with the rule-based rewards (JSONL in, JSONL out)", zr_cmd_verify},
+    {"sandbox", "run a program in the sandbox the reward workers use", zr_cmd_sandbox},
 };
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
 
