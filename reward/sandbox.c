@@ -544,7 +544,9 @@ static void jail_finish(jail *j) {
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
     o->signal = sig;
-    if (sig == SIGXCPU || ((sig == SIGKILL || sig == SIGPROF) && o->cpu_ms >= 0.9 * lim->cpu_ms)) {
+    /* SIGPROF comes from the CPU-time interval timer, SIGXCPU from RLIMIT_CPU; a SIGKILL is a
+     * CPU timeout only when the CPU used says so (rusage is tick-sampled, so allow 10%) */
+    if (sig == SIGXCPU || sig == SIGPROF || (sig == SIGKILL && o->cpu_ms >= 0.9 * lim->cpu_ms)) {
       o->status = ZR_SANDBOX_TIMEOUT;
       o->limits_hit |= ZR_LIMIT_CPU;
       snprintf(o->message, sizeof o->message, "CPU time limit (%u ms) exceeded", lim->cpu_ms);

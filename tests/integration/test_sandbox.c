@@ -160,7 +160,9 @@ static void test_time_limits(void) {
   CHECK_INT(run_py("while True: pass", &s, &r), 0);
   CHECK_INT(r.status, ZR_SANDBOX_TIMEOUT);
   CHECK(r.limits_hit & ZR_LIMIT_CPU);
-  CHECK(r.cpu_ms >= 900);
+  /* it burned CPU rather than waiting out the wall clock (rusage is tick-sampled and runs
+   * low on a loaded machine, so only a clear majority of the limit is asserted) */
+  CHECK(r.cpu_ms >= 600 && r.wall_ms < 20000);
   fprintf(stderr, "  cpu timeout: cpu %.0f ms wall %.0f ms (%s)\n", r.cpu_ms, r.wall_ms, r.message);
   zr_sandbox_result_release(&r);
   /* sleeping costs no CPU: the wall clock stops it */
