@@ -29,6 +29,14 @@ expect 0 '^protocol 1$' -- "$zerorl" version
 expect 0 'cuda backend: ' -- "$zerorl" version
 expect 0 'usage: zerorl config check' -- "$zerorl" config --help
 
+# dataset import: usage, a good file, a bad line named by file and line
+expect 0 'usage: zerorl data import' -- "$zerorl" data --help
+printf '{"question": "1+1?", "answer": "so\\n#### 2"}\n' >"$tmp/g.jsonl"
+expect 0 '"answer":"2"' -- "$zerorl" data import gsm8k "$tmp/g.jsonl"
+printf '{"question": "1+1?", "answer": "so\\n#### 2"}\n{"question": "x"}\n' >"$tmp/bad.jsonl"
+expect 1 'bad.jsonl:2: ' -- "$zerorl" data import gsm8k "$tmp/bad.jsonl"
+expect 2 'nosuchformat' -- "$zerorl" data import nosuchformat "$tmp/g.jsonl"
+
 # valid files: the shipped examples
 for f in examples/demo.ini deploy/config/zerorl.ini; do
   expect 0 '^\[redis\]' -- "$zerorl" config check "$src/$f"
