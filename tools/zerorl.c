@@ -19,6 +19,8 @@ static const subcommand subcommands[] = {
     {"detokenize", "token ids to text (JSONL in, JSONL out)", zr_cmd_detokenize},
     {"verify", "score completions against tasks with the rule-based rewards (JSONL in, JSONL out)", zr_cmd_verify},
     {"sandbox", "run a program in the sandbox the reward workers use", zr_cmd_sandbox},
+    {"model", "make a randomly initialised model directory; describe one (init, info)", zr_cmd_model},
+    {"generate", "generate completions of a prompt with a model on the CPU", zr_cmd_generate},
     {"data", "import public datasets (GSM8K, MATH, AIME, HumanEval, MBPP, stdio sets) as task JSONL", zr_cmd_data},
 };
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
