@@ -65,7 +65,7 @@ int zr_tf_backward(zr_tf *m, const float *weights) {
   zr_backend *b = m->be;
   zr_tf_arena *a = &m->train;
   int n = m->tr_n, d = m->d, n_sel = m->tr_sel, rc;
-  if ((rc = zr_tf_host_reserve(m, 0, (size_t)n))) return rc;
+  if ((rc = zr_tf_ensure_grads(m)) || (rc = zr_tf_host_reserve(m, 0, (size_t)n))) return rc;
 
   /* LM head: dL/dlogp_i = -w_i over the rows with targets, then into the final norm's rows */
   b->zero(b, a->dh, (size_t)n * d * sizeof(float));

@@ -105,6 +105,8 @@ int zr_tf_layer_fwd(zr_tf *m, int l, const zr_tf_layer_act *A, float *x_out, con
 /* (Re)computes the rotary frequencies for sequences of seq_len positions (only the dynamic kind
  * depends on it; the others are computed once). */
 int zr_tf_update_rope(zr_tf *m, int seq_len);
+/* Allocates the gradient buffer (zeroed) on first use; inference-only models never do. */
+int zr_tf_ensure_grads(zr_tf *m);
 /* Host staging of at least n_int ints (m->h_int) and n_f floats (m->h_f). */
 int zr_tf_host_reserve(zr_tf *m, size_t n_int, size_t n_f);
 

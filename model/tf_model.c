@@ -157,14 +157,13 @@ int zr_tf_new(zr_tf **out, const zr_model_config *cfg, zr_backend *be) {
     return zr_seterr(-ENOMEM, "transformer: out of memory");
   }
   table(m);
+  /* gradients are allocated on first use (zr_tf_ensure_grads): inference never pays for them */
   if ((rc = be->alloc(be, (void **)&m->params, m->n_floats * sizeof(float))) ||
-      (rc = be->alloc(be, (void **)&m->grads, m->n_floats * sizeof(float))) ||
       (rc = be->alloc(be, (void **)&m->inv_freq, (size_t)m->hd / 2 * sizeof(float)))) {
     zr_tf_free(&m);
     return rc;
   }
   resolve(m, m->params, m->lw, &m->embed, &m->norm, &m->lm_head);
-  resolve(m, m->grads, m->lg, &m->g_embed, &m->g_norm, &m->g_lm_head);
   m->rope_len = -1;
   if ((rc = zr_tf_update_rope(m, 1))) {
     zr_tf_free(&m);
@@ -182,7 +181,7 @@ void zr_tf_free(zr_tf **pm) {
   zr_tf_arena_release(m, &m->infer);
   if (m->be) {
     m->be->free(m->be, m->params);
-    m->be->free(m->be, m->grads);
+    if (m->grads) m->be->free(m->be, m->grads);
     m->be->free(m->be, m->inv_freq);
   }
   free(m->tensors);
@@ -210,8 +209,20 @@ const zr_tf_tensor *zr_tf_tensor_at(const zr_tf *m, size_t i) { return i < m->n_
 size_t zr_tf_n_floats(const zr_tf *m) { return m->n_floats; }
 size_t zr_tf_n_params(const zr_tf *m) { return m->n_params; }
 float *zr_tf_params(zr_tf *m) { return m->params; }
-float *zr_tf_grads(zr_tf *m) { return m->grads; }
-void zr_tf_zero_grads(zr_tf *m) { m->be->zero(m->be, m->grads, m->n_floats * sizeof(float)); }
+int zr_tf_ensure_grads(zr_tf *m) {
+  if (m->grads) return 0;
+  int rc = m->be->alloc(m->be, (void **)&m->grads, m->n_floats * sizeof(float)); /* zero-filled */
+  if (rc) return rc;
+  resolve(m, m->grads, m->lg, &m->g_embed, &m->g_norm, &m->g_lm_head);
+  return 0;
+}
+
+float *zr_tf_grads(zr_tf *m) { return zr_tf_ensure_grads(m) ? NULL : m->grads; }
+int zr_tf_zero_grads(zr_tf *m) {
+  int rc = zr_tf_ensure_grads(m);
+  if (rc == 0) m->be->zero(m->be, m->grads, m->n_floats * sizeof(float));
+  return rc;
+}
 
 static int tensor_io(zr_tf *m, float *buf, const char *name, float *host, size_t n, bool to_model) {
   const zr_tf_tensor *t = zr_tf_tensor_find(m, name);
@@ -232,7 +243,8 @@ int zr_tf_get_tensor(zr_tf *m, const char *name, float *host, size_t n) {
   return tensor_io(m, m->params, name, host, n, false);
 }
 int zr_tf_get_grad(zr_tf *m, const char *name, float *host, size_t n) {
-  return tensor_io(m, m->grads, name, host, n, false);
+  int rc = zr_tf_ensure_grads(m);
+  return rc ? rc : tensor_io(m, m->grads, name, host, n, false);
 }
 
 /* splitmix64 and Box-Muller: N(0,1) keyed by (seed, index) */

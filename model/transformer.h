@@ -89,10 +89,12 @@ const zr_tf_tensor *zr_tf_tensor_at(const zr_tf *m, size_t i);
 const zr_tf_tensor *zr_tf_tensor_find(const zr_tf *m, const char *name); /* NULL if absent */
 size_t zr_tf_n_floats(const zr_tf *m); /* length of the parameter and gradient buffers */
 size_t zr_tf_n_params(const zr_tf *m); /* sum of numel (without alignment gaps) */
-/* The buffers themselves (backend memory; zr_tf_n_floats floats each). */
+/* The buffers themselves (backend memory; zr_tf_n_floats floats each). The gradient buffer is
+ * allocated (zeroed) on first use, so a model used only for inference never holds one:
+ * zr_tf_grads returns NULL and zr_tf_zero_grads a negative code if that allocation fails. */
 float *zr_tf_params(zr_tf *m);
 float *zr_tf_grads(zr_tf *m);
-void zr_tf_zero_grads(zr_tf *m);
+int zr_tf_zero_grads(zr_tf *m);
 
 /* Copies one tensor (by HF name) between host memory and the model: n must equal numel. */
 int zr_tf_set_tensor(zr_tf *m, const char *name, const float *host, size_t n);
