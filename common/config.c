@@ -91,6 +91,12 @@ static const key_def keys[] = {
            "Directory for metrics.jsonl, checkpoints, logs and plots."),
     ENUM(job, log_level, log_levels, "info", "Least severe log record written."),
 
+    INT(reward, slots, 1, 1024, "4",
+        "Checks a reward worker runs at once (its worker threads); `zerorl-reward --slots` overrides it."),
+    DURATION(reward, default_deadline, MS(100), HOUR(1), "30s",
+             "Time budget of a score request that carries no `deadline_ms`; a check over its budget is a timeout."),
+    DOUBLE(reward, timeout_reward, -999, 999, "0", "Reward reported for a check that ran out of its time budget."),
+
     STRING(redis, host, STR_TEXT, 0, 255, "127.0.0.1",
            "Redis host name or address; not used when `socket` is set."),
     INT(redis, port, 1, 65535, "6379", "Redis TCP port; not used when `socket` is set."),

@@ -42,6 +42,11 @@ typedef struct zr_config {
     int log_level; /* a zr_log_level: ZR_LOG_DEBUG .. ZR_LOG_ERROR */
   } job;
   struct {
+    int64_t slots;               /* checks a reward worker runs at once */
+    int64_t default_deadline_ms; /* budget of a ScoreRequest without deadline_ms */
+    double timeout_reward;       /* reward reported with status TIMEOUT */
+  } reward;
+  struct {
     char *host;
     int64_t port;
     char *socket; /* unix socket path; when set it wins over host/port */
