@@ -93,6 +93,12 @@ static struct sock_fprog prog;
 static int build_rc;
 static char build_err[256];
 
+/* One argument comparison, every field set (libseccomp's SCMP_A* macros leave datum_b implicit,
+ * which clang's -Wmissing-field-initializers rejects). */
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, uint64_t a, uint64_t b) {
+  return (struct scmp_arg_cmp){.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+}
+
 static int add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n, const struct scmp_arg_cmp *cmp) {
   int nr = seccomp_syscall_resolve_name(name);
   if (nr == __NR_SCMP_ERROR || nr < 0) return 0; /* not a syscall of this architecture */
@@ -116,8 +122,8 @@ static int build(void) {
     rc = add(ctx, SCMP_ACT_ERRNO(EPERM), denied[i], 0, NULL);
   }
   /* sockets: AF_UNIX only */
-  struct scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
-  struct scmp_arg_cmp not_unix = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
+  struct scmp_arg_cmp unix_only = arg_cmp(0, SCMP_CMP_EQ, AF_UNIX, 0);
+  struct scmp_arg_cmp not_unix = arg_cmp(0, SCMP_CMP_NE, AF_UNIX, 0);
   if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "socket", 1, &unix_only);
   if (rc == 0) rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "socket", 1, &not_unix);
   if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &unix_only);
@@ -126,14 +132,14 @@ static int build(void) {
    * default) and libc falls back to clone */
   const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
                             CLONE_NEWNET | CLONE_NEWCGROUP;
-  struct scmp_arg_cmp no_ns = SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags, 0);
+  struct scmp_arg_cmp no_ns = arg_cmp(0, SCMP_CMP_MASKED_EQ, ns_flags, 0);
   if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_ns);
   for (size_t i = 0; rc == 0 && i < sizeof allowed_ioctls / sizeof allowed_ioctls[0]; i++) {
-    struct scmp_arg_cmp req = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, allowed_ioctls[i]);
+    struct scmp_arg_cmp req = arg_cmp(1, SCMP_CMP_MASKED_EQ, 0xffffffffULL, allowed_ioctls[i]);
     rc = add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &req);
   }
   for (size_t i = 0; rc == 0 && i < sizeof allowed_prctls / sizeof allowed_prctls[0]; i++) {
-    struct scmp_arg_cmp opt = SCMP_A0(SCMP_CMP_EQ, (uint64_t)allowed_prctls[i]);
+    struct scmp_arg_cmp opt = arg_cmp(0, SCMP_CMP_EQ, (uint64_t)allowed_prctls[i], 0);
     rc = add(ctx, SCMP_ACT_ALLOW, "prctl", 1, &opt);
   }
   if (rc < 0) {
