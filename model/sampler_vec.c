@@ -1,27 +1,15 @@
-/* sampler_vec.c: the sampler's passes over the whole vocabulary (sampler_internal.h).
- *
- * GCC/clang vector extensions: a v8f is two SSE registers (any x86-64, arm64) or one AVX
- * register. On x86-64 with gcc each pass is compiled twice (target_clones: baseline and AVX2,
- * chosen at load time); floating-point contraction is off (ISO C mode), so both give the same
- * bits. Lanes are combined in a fixed order: results never depend on the compiler's choices.
- * Vectors are never passed by value to a function that is not inlined, so the vector ABI
- * (which differs with and without AVX) never matters. */
+/* sampler_vec.c: the sampler's passes over the whole vocabulary (sampler_internal.h). Vector
+ * types, the AVX2/baseline clones and the exp come from model/simd.h. Lanes are combined in a
+ * fixed order: results never depend on the compiler's choices. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "model/sampler_internal.h"
+#include "model/simd.h"
 
 __extension__ typedef float v4f __attribute__((vector_size(16)));
 __extension__ typedef double v4d __attribute__((vector_size(32)));
-__extension__ typedef float v8f __attribute__((vector_size(32)));
-__extension__ typedef int32_t v8i __attribute__((vector_size(32)));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ZR_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ZR_SIMD_CLONES
-#endif
 
 /* 1 when any lane of the mask *m is set */
 static inline int any8(const v8i *m) {
@@ -29,39 +17,7 @@ static inline int any8(const v8i *m) {
   memcpy(w, m, sizeof w);
   return (w[0] | w[1] | w[2] | w[3]) != 0;
 }
-#define V8F_SET1(x) ((v8f){(x), (x), (x), (x), (x), (x), (x), (x)})
-/* m ? a : b for a lane mask m (all ones / all zeros) */
-#define V8F_SELECT(m, a, b) ((v8f)(((m) & (v8i)(a)) | (~(m) & (v8i)(b))))
-
-/* exp(x) for x <= 0, 8 lanes, branch-free: Cody-Waite reduction by ln 2 and Cephes' expf
- * polynomial (max error ~1 ulp, like the Sleef expf torch uses); exactly 1 at 0; 0 below -86
- * (e^-86 = 4e-38: such tokens never matter next to the max, whose weight is 1). */
-static inline __attribute__((always_inline)) void fexp8(v8f *io) { /* in place: no vector ABI */
-  const v8f x = *io;
-  const v8f magic = V8F_SET1(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
-  v8i under = x < V8F_SET1(-86.0f);
-  v8f xc = V8F_SELECT(under, V8F_SET1(-86.0f), x);
-  v8f kf = xc * V8F_SET1(1.44269504088896341f) + magic;
-  v8i k = (v8i)kf - 0x4B400000;
-  kf -= magic;
-  v8f r = xc - kf * V8F_SET1(0.693359375f);
-  r = r - kf * V8F_SET1(-2.12194440e-4f);
-  v8f p = V8F_SET1(1.9875691500e-4f);
-  p = p * r + V8F_SET1(1.3981999507e-3f);
-  p = p * r + V8F_SET1(8.3334519073e-3f);
-  p = p * r + V8F_SET1(4.1665795894e-2f);
-  p = p * r + V8F_SET1(1.6666665459e-1f);
-  p = p * r + V8F_SET1(5.0000001201e-1f);
-  p = p * r * r + r + V8F_SET1(1.0f);
-  p = (v8f)((v8i)p + (k << 23));
-  *io = (v8f)(~under & (v8i)p);
-}
-
-float zr_smp_fexp(float x) {
-  v8f v = V8F_SET1(x);
-  fexp8(&v);
-  return v[0];
-}
+float zr_smp_fexp(float x) { return zr_fexp1(x); }
 
 /* Max of x[0..n), its first index (torch.argmax picks the lowest id on ties) and whether any
  * element is NaN/inf (exponent all ones). */
@@ -113,7 +69,7 @@ ZR_SIMD_CLONES double zr_smp_exp_pass(const float *x, int n, float t, float sub,
       memcpy(&x0, x + i, sizeof x0);
       if (t != 1.0f) x0 /= tv;
       v8f e0 = x0 - sv;
-      fexp8(&e0);
+      zr_fexp8(&e0);
       if (e) memcpy(e + i, &e0, sizeof e0);
       a += e0;
     }
