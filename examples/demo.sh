@@ -2,10 +2,10 @@
 # The README's demo command: the R1-style demo job (cold-start SFT -> GRPO with rule rewards ->
 # held-out evaluation) on this machine.
 #
-# What exists today is the foundation (build, wire protocol, config, Redis and ZeroMQ
-# runtime). The model engine, the daemons and the local cluster that run the training are
-# issues 3, 5, 6 and 7; until they land this script builds zerorl, checks the demo's config
-# and says plainly that no training ran. It never reports a result it did not compute.
+# What exists today: the foundation, the CPU model engine and the reward tier. The learner and
+# actor daemons and the local cluster that run the training are issues 5, 6 and 7; until they
+# land this script builds zerorl, checks the demo's config and says plainly that no training
+# ran. It never reports a result it did not compute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
@@ -17,5 +17,5 @@ echo
 build/tools/zerorl config check examples/demo.ini >/dev/null
 echo "examples/demo.ini: valid"
 echo
-echo "NOT RUN: the training stages of the demo (model engine, learner, actors, reward workers,"
-echo "local cluster) are not built yet; see issues 3, 5, 6 and 7. No model was trained."
+echo "NOT RUN: the training stages of the demo need the learner, the actors and the local"
+echo "cluster, which are not built yet (issues 5, 6 and 7). No model was trained."
