@@ -376,7 +376,7 @@ static int check_sliding(const src *s, zr_model_config *c) {
   if (rc || !use) return rc;
   const json_t *sw = get(s, "sliding_window");
   if (sw && json_is_null(sw)) return 0; /* no window size: every layer attends fully */
-  int mwl;
+  int mwl = 0;
   if ((rc = get_int(s, "max_window_layers", 28, 0, INT_MAX, &mwl))) return rc;
   if (!lt || json_is_null(lt)) n_sliding = c->num_layers > mwl ? c->num_layers - mwl : 0;
   if (n_sliding > 0)

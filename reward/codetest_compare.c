@@ -100,7 +100,7 @@ static void describe(char *why, size_t cap, const char *where, span got, span wa
 /* token-by-token comparison of two ranges; *count returns how many matched */
 static int compare_range(const char *g, const char *ge, const char *w, const char *we, const zr_codetest_opts *o,
                          char *why, size_t cap, const char *what) {
-  span tg, tw;
+  span tg = {0}, tw = {0};
   int idx = 0;
   for (;;) {
     int hg = next_token(&g, ge, &tg), hw = next_token(&w, we, &tw);
