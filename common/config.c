@@ -83,6 +83,15 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 _Static_assert(ZR_LOG_DEBUG == 0 && ZR_LOG_INFO == 1 && ZR_LOG_WARN == 2 && ZR_LOG_ERROR == 3,
                "job.log_level stores a zr_log_level as the index into log_levels");
 
+static const char *const templates[] = {"r1zero", "chatml", "raw", NULL};
+static const char *const modes[] = {"rl", "sft", "rejection-sample", "eval", NULL};
+static const char *const advantages[] = {"grpo", "dr_grpo", "rloo", "reinforce_pp", NULL};
+static const char *const loss_aggs[] = {"token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm", NULL};
+static const char *const kls[] = {"none", "k1", "k2", "k3", NULL};
+static const char *const updates[] = {"finish", "inflight", NULL};
+static const char *const schedules[] = {"constant", "linear", "cosine", NULL};
+static const char *const dtypes[] = {"f32", "bf16", NULL};
+
 static const key_def keys[] = {
     STRING(job, id, STR_IDENT, 0, 64, "",
            "Job id, used in Redis keys and the run directory; empty: a random id is generated at start."),
@@ -90,6 +99,81 @@ static const key_def keys[] = {
     STRING(job, run_dir, STR_TEXT, 1, 4096, "runs",
            "Directory for metrics.jsonl, checkpoints, logs and plots."),
     ENUM(job, log_level, log_levels, "info", "Least severe log record written."),
+
+    STRING(model, path, STR_TEXT, 0, 4096, "",
+           "Hugging Face model directory of the initial policy (config.json, safetensors, tokenizer.json)."),
+    STRING(model, ref_path, STR_TEXT, 0, 4096, "", "Reference model for the KL term; empty: the initial policy."),
+    STRING(model, backend, STR_IDENT, 1, 16, "cpu", "Compute backend: `cpu` or `cuda`."),
+    INT(model, threads, 0, 1024, "0", "CPU backend threads of the learner; 0: every core."),
+
+    STRING(data, train, STR_TEXT, 0, 4096, "",
+           "Training file: tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft)."),
+    STRING(data, heldout, STR_TEXT, 0, 4096, "", "Held-out tasks JSONL for evaluation; empty: none."),
+    ROW(data, template, template_, int, .type = T_ENUM, .names = templates, .def = "r1zero",
+        .help = "Prompt template: `r1zero` (the R1-Zero paper's), `chatml` (the model's chat format) or `raw`."),
+    BOOL(data, shuffle, "true", "Shuffle the tasks each epoch (deterministic in `seed`)."),
+    INT(data, seed, 0, INT64_MAX, "0", "Seed of the data order."),
+    INT(data, epochs, 0, 1000000, "1", "Passes over the training set; 0: until `[learner] total_steps`."),
+    INT(data, max_prompt_tokens, 1, 1048576, "1024", "Longest prompt kept; longer tasks are skipped and logged."),
+
+    ENUM(algo, mode, modes, "rl",
+         "What the learner does: `rl`, `sft`, `rejection-sample` (keep correct completions) or `eval`."),
+    ENUM(algo, advantage, advantages, "grpo", "Advantage estimator: `grpo`, `dr_grpo`, `rloo` or `reinforce_pp`."),
+    INT(algo, group_size, 1, 1024, "8", "Completions sampled per task (G)."),
+    INT(algo, groups_per_batch, 1, 65536, "32", "Groups per optimizer batch."),
+    INT(algo, updates_per_batch, 1, 64, "1", "Minibatch updates per batch."),
+    DOUBLE(algo, temperature, 0, 100, "1", "Sampling temperature of the actors (0: greedy)."),
+    DOUBLE(algo, top_p, 0.000001, 1, "1", "Nucleus sampling mass; 1: off."),
+    INT(algo, top_k, 0, 1000000, "0", "Top-k sampling; 0: off."),
+    INT(algo, max_new_tokens, 1, 1048576, "1024", "Completion length cap."),
+    STRING(algo, stop, STR_TEXT, 0, 1024, "</answer>", "Comma-separated stop strings (kept in the completion)."),
+    DOUBLE(algo, eps_low, 0, 10, "0.2", "Lower clip range of the ratio (1 - eps_low)."),
+    DOUBLE(algo, eps_high, 0, 10, "0.2", "Upper clip range of the ratio (1 + eps_high); DAPO's clip-higher uses 0.28."),
+    DOUBLE(algo, dual_clip, 0, 100, "0", "Dual-clip constant c > 1 for negative advantages; 0: off."),
+    BOOL(algo, gspo, "false", "GSPO: one sequence-level ratio per completion instead of per-token ratios."),
+    ENUM(algo, loss_agg, loss_aggs, "token_mean",
+         "Loss aggregation: `token_mean`, `seq_mean_token_mean` or `seq_mean_token_sum_norm`."),
+    ENUM(algo, kl, kls, "none", "KL estimator against the reference: `none`, `k1`, `k2` or `k3`."),
+    DOUBLE(algo, kl_beta, 0, 100, "0", "Coefficient of the KL term."),
+    INT(algo, ref_refresh_steps, 0, INT64_MAX, "0", "Copy the policy into the reference every N steps; 0: never."),
+    INT(algo, max_staleness, 0, 1000000, "1",
+        "Oldest policy a trained token may come from, in versions behind the current one (older groups are dropped and re-sampled)."),
+    DOUBLE(algo, is_cap, 0, 1000, "2", "Cap of the truncated importance weight; 0: off."),
+    BOOL(algo, dynamic_sampling, "false", "Skip groups whose rewards are all equal and keep drawing until the batch is full."),
+    DOUBLE(algo, reward_accuracy, -100, 100, "1", "Weight of the accuracy reward."),
+    DOUBLE(algo, reward_format, -100, 100, "0.1", "Weight of the format reward."),
+    INT(algo, eval_samples, 1, 1024, "1", "Samples per task in eval mode (pass@k and maj@k use k = this)."),
+
+    INT(actor, slots, 1, 65536, "64", "Sequences an actor decodes together (continuous batching)."),
+    INT(actor, max_len, 2, 1048576, "4096", "Prompt plus completion tokens per sequence slot."),
+    ENUM(actor, update, updates, "inflight",
+         "On a new policy version: `finish` running sequences on the old one first, or continue them on the new one (`inflight`)."),
+    INT(actor, threads, 0, 1024, "0", "CPU backend threads of an actor; 0: every core."),
+    DURATION(actor, lease_margin, MS(0), HOUR(1), "2s", "Hand back unfinished tasks this long before their lease expires."),
+    DURATION(actor, weight_deadline, SEC(1), HOUR(2), "5m", "Abandon a weight version not fetched completely in this time."),
+    DURATION(actor, chunk_timeout, MS(10), MIN(10), "10s", "Request a weight chunk again after this long without an answer."),
+    INT(actor, max_chunks_in_flight, 1, 4096, "8", "Weight chunk requests outstanding at once."),
+    DURATION(actor, ask_interval, MS(10), MIN(1), "1s", "Re-ask period for work while none arrives."),
+
+    DOUBLE(learner, lr, 0, 10, "1e-6", "Peak learning rate."),
+    DOUBLE(learner, beta1, 0, 0.999999, "0.9", "AdamW beta1."),
+    DOUBLE(learner, beta2, 0, 0.999999, "0.99", "AdamW beta2."),
+    DOUBLE(learner, weight_decay, 0, 10, "0", "AdamW decoupled weight decay."),
+    DOUBLE(learner, grad_clip, 0, 1e9, "1", "Gradient norm clip; 0: off."),
+    ENUM(learner, lr_schedule, schedules, "constant", "Learning-rate schedule after warm-up: `constant`, `linear` or `cosine`."),
+    INT(learner, warmup_steps, 0, INT64_MAX, "0", "Linear warm-up steps."),
+    INT(learner, total_steps, 1, INT64_MAX, "1000", "Optimizer steps of the job (it ends there, or when the data's epochs end)."),
+    INT(learner, micro_batch_tokens, 1, INT64_MAX, "16384", "Tokens per forward/backward; larger batches accumulate gradients."),
+    INT(learner, checkpoint_every, 0, INT64_MAX, "100", "Write a checkpoint every N steps (and on SIGTERM); 0: only at the end."),
+    INT(learner, keep_checkpoints, 1, 1000000, "3", "Checkpoints kept in the run directory."),
+    ENUM(learner, publish_dtype, dtypes, "bf16", "Data type of published weights: `f32` or `bf16`."),
+    SIZE(learner, chunk_bytes, KIB(4), GIB(1), "4MiB", "Size of a weight chunk."),
+    INT(learner, keep_versions, 1, 1024, "3", "Published weight versions kept for slow actors."),
+    DURATION(learner, lease, SEC(1), HOUR(24), "10m", "How long an actor holds a task before it is re-issued."),
+    DURATION(learner, score_deadline, SEC(1), HOUR(1), "60s", "How long a reward worker holds a rollout before it is re-issued."),
+    INT(learner, max_task_retries, 0, 1000, "5", "Re-issues of a task (expired leases, stale groups) before it is dropped."),
+    DURATION(learner, drain_timeout, SEC(1), HOUR(1), "60s", "How long SIGTERM waits for work in flight before the final checkpoint."),
+    INT(learner, seed, 0, INT64_MAX, "0", "Seed of sampling and everything random in the learner."),
 
     INT(reward, slots, 1, 1024, "4",
         "Checks a reward worker runs at once (its worker threads); `zerorl-reward --slots` overrides it."),

@@ -42,6 +42,72 @@ typedef struct zr_config {
     int log_level; /* a zr_log_level: ZR_LOG_DEBUG .. ZR_LOG_ERROR */
   } job;
   struct {
+    char *path;     /* Hugging Face model directory of the initial policy */
+    char *ref_path; /* reference model for KL; "" = the initial policy */
+    char *backend;  /* "cpu" or "cuda" */
+    int64_t threads; /* CPU backend threads; 0 = all cores */
+  } model;
+  struct {
+    char *train;    /* tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft) */
+    char *heldout;  /* tasks JSONL for evaluation; "" = none */
+    int template_;  /* zr_template index: r1zero, chatml, raw */
+    bool shuffle;
+    int64_t seed;
+    int64_t epochs; /* passes over the training set; 0 = until total_steps */
+    int64_t max_prompt_tokens;
+  } data;
+  struct {
+    int mode;       /* index into {rl, sft, rejection-sample, eval} */
+    int advantage;  /* index into {grpo, dr_grpo, rloo, reinforce_pp} */
+    int64_t group_size;
+    int64_t groups_per_batch;
+    int64_t updates_per_batch;
+    double temperature;
+    double top_p;
+    int64_t top_k;
+    int64_t max_new_tokens;
+    char *stop;     /* comma-separated stop strings */
+    double eps_low, eps_high, dual_clip;
+    bool gspo;
+    int loss_agg;   /* index into {token_mean, seq_mean_token_mean, seq_mean_token_sum_norm} */
+    int kl;         /* index into {none, k1, k2, k3} */
+    double kl_beta;
+    int64_t ref_refresh_steps;
+    int64_t max_staleness;
+    double is_cap;
+    bool dynamic_sampling;
+    double reward_accuracy, reward_format; /* weights of the reward components */
+    int64_t eval_samples; /* samples per task in eval mode (pass@k, maj@k) */
+  } algo;
+  struct {
+    int64_t slots;      /* sequences decoded together */
+    int64_t max_len;    /* prompt + completion tokens per slot */
+    int update;         /* index into {finish, inflight} */
+    int64_t threads;    /* CPU backend threads; 0 = all cores */
+    int64_t lease_margin_ms;
+    int64_t weight_deadline_ms;
+    int64_t chunk_timeout_ms;
+    int64_t max_chunks_in_flight;
+    int64_t ask_interval_ms;
+  } actor;
+  struct {
+    double lr, beta1, beta2, weight_decay, grad_clip;
+    int lr_schedule;    /* index into {constant, linear, cosine} */
+    int64_t warmup_steps;
+    int64_t total_steps;
+    int64_t micro_batch_tokens;
+    int64_t checkpoint_every;
+    int64_t keep_checkpoints;
+    int publish_dtype;  /* index into {f32, bf16} */
+    int64_t chunk_bytes;
+    int64_t keep_versions;
+    int64_t lease_ms;
+    int64_t score_deadline_ms;
+    int64_t max_task_retries;
+    int64_t drain_timeout_ms;
+    int64_t seed;
+  } learner;
+  struct {
     int64_t slots;               /* checks a reward worker runs at once */
     int64_t default_deadline_ms; /* budget of a ScoreRequest without deadline_ms */
     double timeout_reward;       /* reward reported with status TIMEOUT */
