@@ -202,6 +202,9 @@ static const key_def keys[] = {
     DURATION(redis, heartbeat_ttl, MS(10), HOUR(1), "10s",
              "TTL of the worker hash: a daemon silent this long is presumed gone; more than `heartbeat_interval`."),
 
+    BOOL(redis, embedded, "true",
+         "`zerorl run` starts a private redis-server on a unix socket in the run directory (and points every daemon at it); false: use `host`/`port`/`socket`."),
+
     STRING(net, learner_tasks, STR_ENDPOINT, 1, 1024, "tcp://*:5555",
            "Endpoint the learner binds for work requests, grants and rollouts (ROUTER)."),
     STRING(net, learner_weights, STR_ENDPOINT, 1, 1024, "tcp://*:5556",

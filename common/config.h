@@ -126,6 +126,7 @@ typedef struct zr_config {
     int64_t backoff_max_ms;
     int64_t heartbeat_interval_ms;
     int64_t heartbeat_ttl_ms;
+    bool embedded; /* `zerorl run` starts a private redis-server in the run directory */
   } redis;
   struct {
     char *learner_tasks;    /* endpoint the learner binds for tasks and rollouts (ROUTER) */

@@ -19,6 +19,8 @@ PACKAGES=(
   libgmp-dev libmpfr-dev libseccomp-dev python3 g++
   # the peer the sandbox is benchmarked against
   bubblewrap
+  # `zerorl plot` draws metrics with gnuplot; `systemd-analyze verify` checks the units
+  gnuplot-nox systemd
   # fuzzing and sanitizer runtimes (libFuzzer comes with clang)
   clang libclang-rt-dev
 )

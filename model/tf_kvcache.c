@@ -63,6 +63,19 @@ void zr_kv_clear(zr_kvcache *c, int slot) {
   ZR_ASSERT(slot >= 0 && slot < c->n_slots);
   c->len[slot] = 0;
 }
+int zr_kv_copy_slot(zr_kvcache *c, int dst, int src) {
+  if (dst < 0 || dst >= c->n_slots || src < 0 || src >= c->n_slots)
+    return zr_seterr(-EINVAL, "kv cache: copy from slot %d to slot %d: slots are [0, %d)", src, dst, c->n_slots);
+  if (dst == src) return 0;
+  size_t row = (size_t)c->max_len * c->kvd, bytes = (size_t)c->len[src] * c->kvd * sizeof(float);
+  if (bytes)
+    for (int l = 0; l < 2 * c->n_layers; l++) {
+      float *base = c->mem + (size_t)l * c->per;
+      c->be->copy(c->be, base + (size_t)dst * row, base + (size_t)src * row, bytes);
+    }
+  c->len[dst] = c->len[src];
+  return 0;
+}
 float *zr_kv_layer_k(zr_kvcache *c, int l) { return c->mem + 2 * (size_t)l * c->per; }
 float *zr_kv_layer_v(zr_kvcache *c, int l) { return c->mem + (2 * (size_t)l + 1) * c->per; }
 

@@ -466,7 +466,8 @@ int zr_tok_parse(zr_tok **out, const char *json, size_t len, const char *config,
 /* Loads dir/file if it exists; *v stays NULL when it does not. */
 static int load_optional(const char *dir, const char *file, char *path, size_t cap, json_t **v) {
   *v = NULL;
-  snprintf(path, cap, "%s/%s", dir, file);
+  if ((size_t)snprintf(path, cap, "%s/%s", dir, file) >= cap)
+    return zr_seterr(-ENAMETOOLONG, "%s/%s: path too long", dir, file);
   struct stat st;
   if (stat(path, &st) != 0) return 0;
   json_error_t e;

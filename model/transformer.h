@@ -145,6 +145,10 @@ int zr_kv_n_slots(const zr_kvcache *c);
 int zr_kv_max_len(const zr_kvcache *c);
 int zr_kv_len(const zr_kvcache *c, int slot); /* tokens held */
 void zr_kv_clear(zr_kvcache *c, int slot);    /* forget the slot's tokens */
+/* Makes slot dst hold exactly what slot src holds (its length and every layer's keys/values for
+ * those positions), e.g. to share a prefilled prompt between the samples of a group. dst == src is
+ * a no-op. -EINVAL for a slot outside [0, n_slots). */
+int zr_kv_copy_slot(zr_kvcache *c, int dst, int src);
 
 /* Appends n_new[i] tokens (packed in tokens) to slot slots[i] for i < n (distinct slots),
  * computing and storing their keys/values; positions continue from each slot's length. Writes

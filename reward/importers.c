@@ -101,7 +101,7 @@ static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 /* ---- math-like formats --------------------------------------------------- */
 
 static int imp_gsm8k(const json_t *rec, long n, json_t **task) {
-  const char *q, *a;
+  const char *q = NULL, *a = NULL;
   int rc;
   if ((rc = need_str(rec, "question", &q)) < 0 || (rc = need_str(rec, "answer", &a)) < 0) return rc;
   const char *mark = NULL;
@@ -155,7 +155,7 @@ static int answer_field(const json_t *rec, char **out) {
 }
 
 static int imp_math(const json_t *rec, long n, json_t **task) {
-  const char *prob;
+  const char *prob = NULL;
   int rc;
   if ((rc = need_str(rec, "problem", &prob)) < 0) return rc;
   char *ans = NULL;
@@ -204,7 +204,7 @@ static int imp_math(const json_t *rec, long n, json_t **task) {
 }
 
 static int imp_aime(const json_t *rec, long n, json_t **task) {
-  const char *prob;
+  const char *prob = NULL;
   int rc;
   if ((rc = need_str_of(rec, "problem", "question", &prob)) < 0) return rc;
   char *ans = NULL;
@@ -245,7 +245,7 @@ static json_t *assert_tests(const char *code, const char *entry) {
 }
 
 static int imp_humaneval(const json_t *rec, long n, json_t **task) {
-  const char *prompt, *test, *entry;
+  const char *prompt = NULL, *test = NULL, *entry = NULL;
   int rc;
   if ((rc = need_str(rec, "prompt", &prompt)) < 0 || (rc = need_str(rec, "test", &test)) < 0 ||
       (rc = need_str(rec, "entry_point", &entry)) < 0)
@@ -353,7 +353,7 @@ static int mbpp_entry(const char *assert_line, const char *code, char *out, size
 }
 
 static int imp_mbpp(const json_t *rec, long n, json_t **task) {
-  const char *text;
+  const char *text = NULL;
   int rc;
   if ((rc = need_str_of(rec, "prompt", "text", &text)) < 0) return rc;
   const json_t *list = json_object_get(rec, "test_list");
@@ -472,7 +472,7 @@ static int cases_from_set(const json_t *set, const char *key, json_t *cases) {
 }
 
 static int imp_stdio(const json_t *rec, long n, json_t **task) {
-  const char *prompt;
+  const char *prompt = NULL;
   int rc;
   const char *pkey = json_object_get(rec, "content") ? "content" : json_object_get(rec, "description") ? "description" : "prompt";
   if (!json_object_get(rec, pkey)) return zr_seterr(-EINVAL, "field 'content' (or 'description'): missing");

@@ -4,7 +4,11 @@
  *
  * Loads the job config, connects to the learner, scores what it is given and keeps its
  * heartbeat in Redis; SIGTERM or SIGINT drain it (finish and send the checks in flight, delete
- * the heartbeat) and it exits 0. Exit status 1: it could not start; 2: usage. */
+ * the heartbeat) and it exits 0. Exit status 1: it could not start; 2: usage.
+ *
+ * Under systemd (Type=notify, deploy/systemd/zerorl-reward@.service) it sends READY=1 once the
+ * worker is up, WATCHDOG=1 from its loop at half of WatchdogSec, and STOPPING=1 when it starts
+ * draining (common/sdnotify.h); without $NOTIFY_SOCKET none of that happens. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -17,6 +21,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "reward/worker.h"
 
@@ -41,12 +46,14 @@ typedef struct {
   uv_signal_t sigterm, sigint;
   uv_timer_t finish;
   zr_rworker *w;
+  zr_sd_watchdog watchdog;
   int signals;
 } app;
 
 static void on_finish(uv_timer_t *t) {
   app *a = t->data;
   zr_rworker_free(&a->w);
+  zr_sd_watchdog_stop(&a->watchdog);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->finish, NULL);
@@ -61,6 +68,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   app *a = s->data;
   if (a->signals++ == 0) {
     ZR_INFO("reward", "%s: draining", strsignal(signum));
+    zr_sd_notifyf("STOPPING=1\nSTATUS=draining (%s)", strsignal(signum));
     zr_rworker_drain(a->w, on_drained, a);
   } else {
     ZR_INFO("reward", "%s again: still draining (%d checks in flight)", strsignal(signum),
@@ -156,6 +164,9 @@ int main(int argc, char **argv) {
   a.sigterm.data = a.sigint.data = a.finish.data = &a;
   uv_signal_start(&a.sigterm, on_signal, SIGTERM);
   uv_signal_start(&a.sigint, on_signal, SIGINT);
+  if (zr_sd_notifyf("READY=1\nSTATUS=scoring for %s as %s (%d slots)", o.endpoint, id, o.slots) < 0)
+    ZR_WARN("reward", "systemd notify: %s", zr_errmsg());
+  if (zr_sd_watchdog_start(&a.watchdog, &a.loop, 0) < 0) ZR_WARN("reward", "systemd watchdog: %s", zr_errmsg());
 
   uv_run(&a.loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(&a.loop);

@@ -49,6 +49,10 @@ static const char model_usage[] =
     "                    id = byte value), no merges, then <|endoftext|> (256), <|im_start|> (257)\n"
     "                    and <|im_end|> (258) as special tokens; eos <|im_end|>, pad\n"
     "                    <|endoftext|>\n"
+    "  --add-tokens LIST with --byte-vocab: comma-separated extra tokens (2-64 bytes each, no\n"
+    "                    commas) added as added, non-special tokens after the specials (ids\n"
+    "                    259...), e.g. '<think>,</think>,<answer>,</answer>' so that the R1\n"
+    "                    tags are single tokens\n"
     "  --vocab N         model vocabulary size (default: the tokenizer's); may exceed the\n"
     "                    tokenizer's, as Qwen's 151936 does, never be below it\n"
     "  --tie             tie the LM head to the embedding (default: separate lm_head.weight)\n"
@@ -177,7 +181,49 @@ static json_t *bytelevel_part(int trim_offsets) {
                    "use_regex", 1);
 }
 
-static json_t *byte_tokenizer_json(void) {
+#define MAX_ADDED_TOKENS 256
+
+typedef struct {
+  char *buf;                        /* the LIST, split in place */
+  const char *tok[MAX_ADDED_TOKENS];
+  int n;
+} added_tokens;
+
+/* Splits --add-tokens: 0, or 2 with a message (empty, too short or long, duplicate, special). */
+static int parse_added_tokens(const char *list, added_tokens *out) {
+  out->n = 0;
+  out->buf = strdup(list);
+  if (!out->buf) return 1;
+  for (char *p = out->buf;;) {
+    char *comma = strchr(p, ',');
+    if (comma) *comma = '\0';
+    size_t n = strlen(p);
+    if (n < 2 || n > 64) {
+      fprintf(stderr, CMD " init: --add-tokens: token '%s' must be 2 to 64 bytes (single bytes are already tokens)\n", p);
+      return 2;
+    }
+    for (size_t k = 0; k < sizeof byte_specials / sizeof byte_specials[0]; k++)
+      if (strcmp(p, byte_specials[k]) == 0) {
+        fprintf(stderr, CMD " init: --add-tokens: '%s' is already a special token\n", p);
+        return 2;
+      }
+    for (int k = 0; k < out->n; k++)
+      if (strcmp(p, out->tok[k]) == 0) {
+        fprintf(stderr, CMD " init: --add-tokens: '%s' given twice\n", p);
+        return 2;
+      }
+    if (out->n == MAX_ADDED_TOKENS) {
+      fprintf(stderr, CMD " init: --add-tokens: more than %d tokens\n", MAX_ADDED_TOKENS);
+      return 2;
+    }
+    out->tok[out->n++] = p;
+    if (!comma) break;
+    p = comma + 1;
+  }
+  return 0;
+}
+
+static json_t *byte_tokenizer_json(const added_tokens *extra) {
   json_t *vocab = json_object();
   for (unsigned b = 0; b < 256; b++) {
     unsigned cp = byte_to_codepoint(b);
@@ -197,6 +243,10 @@ static json_t *byte_tokenizer_json(void) {
     json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 256 + i, "content",
                                            byte_specials[i], "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized",
                                            0, "special", 1));
+  for (int i = 0; i < extra->n; i++)
+    json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 259 + i, "content",
+                                           extra->tok[i], "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized",
+                                           0, "special", 0));
   json_t *model = json_pack("{s:s, s:n, s:n, s:n, s:n, s:b, s:b, s:b, s:o, s:[]}", "type", "BPE", "dropout", "unk_token",
                             "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0, "byte_fallback", 0,
                             "ignore_merges", 0, "vocab", vocab, "merges");
@@ -205,7 +255,7 @@ static json_t *byte_tokenizer_json(void) {
                    bytelevel_part(0), "decoder", bytelevel_part(1), "model", model);
 }
 
-static json_t *byte_tokenizer_config(int max_pos) {
+static json_t *byte_tokenizer_config(int max_pos, const added_tokens *extra) {
   json_t *dec = json_object();
   for (int i = 0; i < 3; i++) {
     char id[16];
@@ -213,6 +263,13 @@ static json_t *byte_tokenizer_config(int max_pos) {
     json_object_set_new(dec, id,
                         json_pack("{s:s, s:b, s:b, s:b, s:b, s:b}", "content", byte_specials[i], "lstrip", 0,
                                   "normalized", 0, "rstrip", 0, "single_word", 0, "special", 1));
+  }
+  for (int i = 0; i < extra->n; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "%d", 259 + i);
+    json_object_set_new(dec, id,
+                        json_pack("{s:s, s:b, s:b, s:b, s:b, s:b}", "content", extra->tok[i], "lstrip", 0,
+                                  "normalized", 0, "rstrip", 0, "single_word", 0, "special", 0));
   }
   return json_pack("{s:b, s:b, s:o, s:[s,s], s:n, s:b, s:s, s:i, s:s, s:s, s:n}", "add_bos_token", 0,
                    "add_prefix_space", 0, "added_tokens_decoder", dec, "additional_special_tokens", "<|im_start|>",
@@ -224,7 +281,7 @@ static json_t *byte_tokenizer_config(int max_pos) {
 /* ---- model init --------------------------------------------------------------------------- */
 
 typedef struct {
-  const char *arch, *vocab_from, *out, *dtype;
+  const char *arch, *vocab_from, *out, *dtype, *add_tokens;
   int byte_vocab, tie, force;
   long layers, hidden, heads, kv_heads, intermediate, head_dim, vocab, max_pos;
   long long seed;
@@ -259,7 +316,8 @@ static int parse_init(int argc, char **argv, init_args *a) {
     }
     static const char *const valued[] = {"--arch", "--layers", "--hidden", "--heads", "--kv-heads",
                                          "--intermediate", "--head-dim", "--vocab-from", "--vocab", "--seed",
-                                         "--std", "--dtype", "--max-pos", "--rope-theta", "--out"};
+                                         "--std", "--dtype", "--max-pos", "--rope-theta", "--out",
+                                         "--add-tokens"};
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= strcmp(o, valued[k]) == 0;
     if (!known) {
@@ -275,6 +333,7 @@ static int parse_init(int argc, char **argv, init_args *a) {
     else if (strcmp(o, "--vocab-from") == 0) a->vocab_from = v;
     else if (strcmp(o, "--out") == 0) a->out = v;
     else if (strcmp(o, "--dtype") == 0) a->dtype = v;
+    else if (strcmp(o, "--add-tokens") == 0) a->add_tokens = v;
     else if (strcmp(o, "--layers") == 0) rc = parse_long(o, v, 1, 4096, &a->layers);
     else if (strcmp(o, "--hidden") == 0) rc = parse_long(o, v, 1, BIG, &a->hidden);
     else if (strcmp(o, "--heads") == 0) rc = parse_long(o, v, 1, 4096, &a->heads);
@@ -312,6 +371,10 @@ static int parse_init(int argc, char **argv, init_args *a) {
     }
   if (!a->out) {
     fprintf(stderr, CMD " init: missing --out DIR\n%s", model_usage);
+    return 2;
+  }
+  if (a->add_tokens && !a->byte_vocab) {
+    fprintf(stderr, CMD " init: --add-tokens needs --byte-vocab\n");
     return 2;
   }
   if (!!a->byte_vocab == !!a->vocab_from) {
@@ -390,9 +453,15 @@ static int cmd_init(int argc, char **argv) {
   /* the tokenizer first: it sizes the vocabulary and names the special tokens */
   zr_tok *tok = NULL;
   json_t *byte_json = NULL, *byte_cfg = NULL;
+  added_tokens extra = {0};
+  if (a.add_tokens && (rc = parse_added_tokens(a.add_tokens, &extra))) {
+    free(extra.buf);
+    return rc;
+  }
   if (a.byte_vocab) {
-    byte_json = byte_tokenizer_json();
-    byte_cfg = byte_tokenizer_config((int)a.max_pos);
+    byte_json = byte_tokenizer_json(&extra);
+    byte_cfg = byte_tokenizer_config((int)a.max_pos, &extra);
+    free(extra.buf); /* json_pack copied the tokens */
     char *tj = json_dumps(byte_json, JSON_PRESERVE_ORDER), *tc = json_dumps(byte_cfg, JSON_PRESERVE_ORDER);
     rc = tj && tc ? zr_tok_parse(&tok, tj, strlen(tj), tc, strlen(tc), "byte-level tokenizer") : -ENOMEM;
     free(tj);

@@ -13,6 +13,8 @@ typedef struct {
 } subcommand;
 
 static const subcommand subcommands[] = {
+    {"run", "run a job on this machine: private Redis, learner, actors, reward workers (local cluster)", zr_cmd_run},
+    {"eval", "evaluate a model on a task file: pass@1, pass@k, maj@k per task kind", zr_cmd_eval},
     {"version", "print versions of zerorl, its protocol and its libraries, and the GPUs seen", zr_cmd_version},
     {"config", "check a job config and print its effective values; write the config reference", zr_cmd_config},
     {"tokenize", "text to token ids with a Hugging Face tokenizer (JSONL in, JSONL out)", zr_cmd_tokenize},
@@ -21,6 +23,8 @@ static const subcommand subcommands[] = {
     {"sandbox", "run a program in the sandbox the reward workers use", zr_cmd_sandbox},
     {"model", "make a randomly initialised model directory; describe one (init, info)", zr_cmd_model},
     {"generate", "generate completions of a prompt with a model on the CPU", zr_cmd_generate},
+    {"status", "show a job's state, queues, live workers and last metrics from Redis", zr_cmd_status},
+    {"plot", "plot a run directory's metrics.jsonl (reward, accuracy, length, KL, entropy) with gnuplot", zr_cmd_plot},
     {"data", "import public datasets (GSM8K, MATH, AIME, HumanEval, MBPP, stdio sets) as task JSONL", zr_cmd_data},
 };
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
