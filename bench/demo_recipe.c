@@ -51,6 +51,12 @@ static double now_s(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static double cpu_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static void die(const char *what, int rc) {
   fprintf(stderr, "demo_recipe: %s: rc %d: %s\n", what, rc, zr_errmsg());
   exit(1);
@@ -60,6 +66,13 @@ static void die(const char *what, int rc) {
     int rc_ = (call);              \
     if (rc_ < 0) die(#call, rc_);  \
   } while (0)
+
+static void save_ckpt(zr_tf *m, zr_trainer *tr, const char *dir) {
+  char sub[4096];
+  CK(zr_tf_save(m, dir, ZR_DT_F32, 0));
+  snprintf(sub, sizeof sub, "%s/trainer", dir);
+  CK(zr_trainer_save_state(tr, sub));
+}
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -89,6 +102,8 @@ typedef struct {
   /* eval */
   int eval_n, eval_samples, slots;
   int skip_final_sampled;
+  const char *save_sft, *load_sft; /* checkpoint DIR (weights + trainer state in DIR/trainer) */
+  int sft_save_every;              /* also save DIR/step-N every N SFT steps */
 } opts;
 
 static void defaults(opts *o) {
@@ -138,7 +153,9 @@ static void usage(void) {
           "        --adv grpo|dr_grpo|rloo|reinforce_pp --eps-low 0.2 --eps-high 0.2 --is-cap 0\n"
           "        --w-acc 1 --w-fmt 0.1 --stale 0|1 (rollouts from the policy one update behind)\n"
           "        --minibatches 1 --rl-time-limit SEC --probe-every 20 --probe-n 200\n"
-          " eval:  --eval-n 500 --eval-samples 1 --slots 256 --skip-final-sampled 0\n");
+          " eval:  --eval-n 500 --eval-samples 1 --slots 256 --skip-final-sampled 0\n"
+          " ckpt:  --save-sft DIR (after SFT) --sft-save-every N (DIR/step-N) --load-sft DIR (skip SFT; the\n"
+          "        SFT flags beta1/beta2/wd must match the run that saved it)\n");
 }
 
 static void parse_args(int argc, char **argv, opts *o) {
@@ -175,7 +192,8 @@ static void parse_args(int argc, char **argv, opts *o) {
     D("--eps-low", eps_low) D("--eps-high", eps_high) D("--w-acc", w_acc) D("--w-fmt", w_fmt) D("--is-cap", is_cap)
     I("--stale", stale) I("--minibatches", minibatches) D("--rl-time-limit", rl_time_limit)
     I("--probe-every", probe_every) I("--probe-n", probe_n) I("--eval-n", eval_n) I("--eval-samples", eval_samples)
-    I("--slots", slots) I("--skip-final-sampled", skip_final_sampled)
+    I("--slots", slots) I("--skip-final-sampled", skip_final_sampled) S("--save-sft", save_sft)
+    S("--load-sft", load_sft) I("--sft-save-every", sft_save_every)
     else {
       fprintf(stderr, "demo_recipe: unknown option %s\n", k);
       usage();
@@ -491,6 +509,15 @@ int main(int argc, char **argv) {
   ivec *pt = calloc((size_t)o.sft_batch, sizeof *pt), *ct = calloc((size_t)o.sft_batch, sizeof *ct);
   double last_loss = 0;
   int sft_done = 0;
+  double c_sft0 = cpu_s();
+  if (o.load_sft) {
+    char sub[4096];
+    CK(zr_tf_load_weights(pol, o.load_sft));
+    snprintf(sub, sizeof sub, "%s/trainer", o.load_sft);
+    CK(zr_trainer_load_state(tr, sub));
+    total_sft = 0;
+    printf("loaded SFT checkpoint %s (optimizer step %lld)\n", o.load_sft, (long long)zr_trainer_step_count(tr));
+  }
   for (int s = 0; s < total_sft; s++) {
     double lr = s < o.sft_steps ? zr_lr_at(&ss, s) : (o.sft_tail_lr > 0 ? o.sft_tail_lr : o.sft_lr * o.sft_min_ratio);
     CK(zr_trainer_set_lr(tr, lr > 1e-30 ? lr : 1e-30));
@@ -515,6 +542,11 @@ int main(int argc, char **argv) {
     last_loss = m.loss;
     zr_taskset_free(&ts);
     sft_done = s + 1;
+    if (o.save_sft && o.sft_save_every && (s + 1) % o.sft_save_every == 0) {
+      char d[4096];
+      snprintf(d, sizeof d, "%s/step-%d", o.save_sft, s + 1);
+      save_ckpt(pol, tr, d);
+    }
     if (o.sft_probe_every && (s + 1) % o.sft_probe_every == 0) {
       double t1 = now_s();
       evres g = evaluate(&gpol, heldout, o.sft_probe_n < o.eval_n ? o.sft_probe_n : o.eval_n, 1, 0.0, 7);
@@ -528,9 +560,10 @@ int main(int argc, char **argv) {
       fflush(stdout);
     }
   }
-  double t_sft = now_s() - t_sft0;
-  printf("SFT: %d steps in %.1f s (train %.1f s, %.0f tok/s; probes %.1f s), final loss %.4f\n", sft_done, t_sft,
-         sft_train_s, (double)sft_tok / sft_train_s, sft_probe_s, last_loss);
+  double t_sft = now_s() - t_sft0, c_sft = cpu_s() - c_sft0;
+  if (o.save_sft && !o.load_sft) save_ckpt(pol, tr, o.save_sft);
+  printf("SFT: %d steps in %.1f s (cpu %.1f s; train %.1f s, %.0f tok/s; probes %.1f s), final loss %.4f\n", sft_done,
+         t_sft, c_sft, sft_train_s, (double)sft_tok / sft_train_s, sft_probe_s, last_loss);
 
   /* ---- eval before ---- */
   double t_ev0 = now_s();
@@ -568,6 +601,7 @@ int main(int argc, char **argv) {
   rollout *ro = calloc((size_t)(P * G), sizeof *ro);
   zr_rl_sample *rsmp = calloc((size_t)(P * G), sizeof *rsmp);
   ivec *rp = calloc((size_t)P, sizeof *rp);
+  double c_rl0 = cpu_s();
   double t_rl0 = now_s(), rl_gen_s = 0, rl_train_s = 0, rl_probe_s = 0;
   uint64_t rl_gen_tok = 0, rl_train_tok = 0;
   double acc_sum = 0, kept_sum = 0;
@@ -624,9 +658,9 @@ int main(int argc, char **argv) {
       acc_n = 0;
     }
   }
-  double t_rl = now_s() - t_rl0;
-  printf("RL: %d steps in %.1f s (gen %.1f s, %.0f tok/s; train %.1f s, %.0f compl tok/s; probes %.1f s)\n", rl_done,
-         t_rl, rl_gen_s, rl_gen_tok / rl_gen_s, rl_train_s, rl_train_tok / rl_train_s, rl_probe_s);
+  double t_rl = now_s() - t_rl0, c_rl = cpu_s() - c_rl0;
+  printf("RL: %d steps in %.1f s (cpu %.1f s; gen %.1f s, %.0f tok/s; train %.1f s, %.0f compl tok/s; probes %.1f s)\n", rl_done,
+         t_rl, c_rl, rl_gen_s, rl_gen_tok / rl_gen_s, rl_train_s, rl_train_tok / rl_train_s, rl_probe_s);
 
   /* ---- eval after ---- */
   t_ev0 = now_s();
@@ -635,6 +669,7 @@ int main(int argc, char **argv) {
   if (!o.skip_final_sampled) sa = evaluate(&gpol, heldout, o.eval_n, o.eval_samples, 1.0, 99);
   double t_ev_after = now_s() - t_ev0;
   double total = now_s() - T0;
+  printf("process cpu %.1f s over %.1f s wall\n", cpu_s(), total);
   printf("AFTER RL:  greedy %.1f (fmt %.1f)  sampled %.1f (fmt %.1f)  [%.1f s]\n", ga.acc, ga.fmt, sa.acc, sa.fmt,
          t_ev_after);
   printf("DELTA: greedy %+.1f  sampled %+.1f   | times: sft %.0f  eval %.0f  rl %.0f  eval %.0f  total %.0f s\n",

@@ -238,9 +238,11 @@ typedef struct zr_hub_group {
   double **components;        /* per sample: n_components[i] values (NULL when 0) */
 } zr_hub_group;
 
-/* Takes the oldest READY group not too stale for current_version; stale ones met on the way
- * are dropped (counts.dropped_stale) and their task re-queued as a fresh group (a retry).
- * Records (task, epoch) as trained. Returns 0 (out filled) or 1 (none ready). */
+/* Takes the oldest READY group not too stale for current_version (stale: min_token_version <
+ * current_version - max_staleness); stale ones met on the way are dropped
+ * (counts.dropped_stale) and their task re-queued at the back of pending as a fresh group
+ * (new group_id, same epoch, one retry; dropped beyond max_task_retries). Records (task,
+ * epoch) as trained. Returns 0 (out filled) or 1 (none ready). */
 int zr_hub_take_group(zr_hub *hub, uint64_t current_version, zr_hub_group *out);
 
 /* Frees a taken group's arrays and every non-NULL payload (through free_payload); zeroes *g. */

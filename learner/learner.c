@@ -163,6 +163,13 @@ void lr_maybe_train(zr_learner *l) {
   /* a full batch, or the last groups of the data */
   bool last = l->data_done && zr_hub_epoch_done(l->hub);
   if (l->n_pending < want && !(last && l->n_pending > 0)) return;
+  if (l->cfg->algo.mode == 2) { /* rejection-sample: keep the correct completions, no training */
+    lr_write_groups(l, l->pending_groups, l->n_pending, l->step);
+    for (int g = 0; g < l->n_pending; g++) zr_hub_group_release(l->hub, &l->pending_groups[g]);
+    l->n_pending = 0;
+    if (job_complete(l)) final_checkpoint(l);
+    return;
+  }
   lr_cjob *j = calloc(1, sizeof *j);
   if (!j) return;
   j->kind = CJ_RL_STEP;
@@ -186,6 +193,7 @@ static void on_compute_done(uv_async_t *a) {
     ZR_ERROR(LR_LOG, "%s", j->err);
     lr_event(l, "error", "%s", j->err);
   }
+  if (j->kind == CJ_RL_STEP && j->rc == 0) lr_write_groups(l, j->groups, j->n_groups, j->step);
   if (j->kind == CJ_RL_STEP && j->rc == 0 && j->step == l->step) {
     /* every group had zero advantages: no optimizer step, the weights did not change */
     lr_write_metrics(l, j);
@@ -322,9 +330,15 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
     goto fail;
   }
   if ((rc = mkdir_p(l->run_dir)) < 0) goto fail;
+  snprintf(path, sizeof path, "%s/trained.jsonl", l->run_dir);
+  l->trained = fopen(path, "a");
+  if (cfg->algo.mode == 2) {
+    snprintf(path, sizeof path, "%s/accepted.jsonl", l->run_dir);
+    l->accepted = fopen(path, "a");
+  }
   snprintf(path, sizeof path, "%s/metrics.jsonl", l->run_dir);
   l->metrics = fopen(path, "a");
-  if (!l->metrics) {
+  if (!l->metrics || !l->trained || (cfg->algo.mode == 2 && !l->accepted)) {
     rc = zr_seterr(-errno, "cannot open %s: %s", path, strerror(errno));
     goto fail;
   }
@@ -476,6 +490,8 @@ void zr_learner_free(zr_learner **lp) {
   zr_tok_free(&l->tok);
   zr_taskset_free(&l->tasks);
   if (l->metrics) fclose(l->metrics);
+  if (l->trained) fclose(l->trained);
+  if (l->accepted) fclose(l->accepted);
   pthread_mutex_destroy(&l->mu);
   pthread_cond_destroy(&l->cv);
   if (l->handles_open == 0) {

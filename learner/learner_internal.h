@@ -125,6 +125,8 @@ struct zr_learner {
   zr_learner_done_cb done_cb;
   void *done_user;
   FILE *metrics;
+  FILE *trained;   /* RUN/trained.jsonl: one line per group handed to the trainer */
+  FILE *accepted;  /* rejection-sample: RUN/accepted.jsonl, correct completions */
 
   uv_timer_t tick_timer, announce_timer, mirror_timer;
   uv_async_t async;
@@ -153,6 +155,7 @@ void lr_free_payload(void *user, void *payload);
 json_t *lr_snapshot_state(zr_learner *l);
 int lr_restore_state(zr_learner *l, const char *ckpt_dir);
 void lr_write_metrics(zr_learner *l, const lr_cjob *j);
+void lr_write_groups(zr_learner *l, const zr_hub_group *g, int n, int64_t step);
 int lr_comp_index(zr_learner *l, const char *name);
 int lr_trainer_cfg(const zr_config *c, zr_trainer_cfg *tc);
 

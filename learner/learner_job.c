@@ -290,3 +290,43 @@ int lr_trainer_cfg(const zr_config *c, zr_trainer_cfg *tc) {
   if (tc->lr.total_steps < tc->lr.warmup_steps) tc->lr.total_steps = tc->lr.warmup_steps;
   return zr_lr_schedule_check(&tc->lr);
 }
+
+/* The learner's record of every group it consumed (trained.jsonl), and in rejection-sample mode
+ * the correct completions (accepted.jsonl, prompt/completion lines ready for SFT). Tests and
+ * operators check exactly-once training from these. */
+void lr_write_groups(zr_learner *l, const zr_hub_group *g, int n, int64_t step) {
+  for (int i = 0; i < n; i++) {
+    json_t *o = json_object();
+    json_object_set_new(o, "step", json_integer(step));
+    json_object_set_new(o, "task_id", json_string(g[i].task_id));
+    json_object_set_new(o, "epoch", json_integer(g[i].epoch));
+    json_object_set_new(o, "group_id", json_integer((json_int_t)g[i].group_id));
+    json_object_set_new(o, "min_version", json_integer((json_int_t)g[i].min_token_version));
+    json_t *rw = json_array(), *samples = json_array();
+    for (uint32_t k = 0; k < g[i].group_size; k++) {
+      json_array_append_new(rw, json_real(g[i].rewards[k]));
+      const lr_payload *p = g[i].payloads[k];
+      json_array_append_new(samples, json_integer(p && p->r ? (json_int_t)p->r->sample_index : -1));
+      if (l->accepted && g[i].correct[k] && p && p->r) {
+        const lr_prompt *pr = lr_prompt_of(l, g[i].task_index);
+        json_t *a = json_object();
+        json_object_set_new(a, "task_id", json_string(g[i].task_id));
+        json_object_set_new(a, "prompt", json_string(pr && pr->text ? pr->text : ""));
+        json_object_set_new(a, "completion", json_string(p->r->completion_text));
+        json_object_set_new(a, "reward", json_real(g[i].rewards[k]));
+        char *line = zr_json_dump_line(a);
+        if (line) fprintf(l->accepted, "%s\n", line);
+        free(line);
+        json_decref(a);
+      }
+    }
+    json_object_set_new(o, "rewards", rw);
+    json_object_set_new(o, "samples", samples);
+    char *line = zr_json_dump_line(o);
+    if (line && l->trained) fprintf(l->trained, "%s\n", line);
+    free(line);
+    json_decref(o);
+  }
+  if (l->trained) fflush(l->trained);
+  if (l->accepted) fflush(l->accepted);
+}

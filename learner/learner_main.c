@@ -28,7 +28,8 @@ static void usage(FILE *out) {
           "usage: " PROG " --config FILE [--set section.key=value]... [--resume] [--run-dir DIR]\n"
           "\n"
           "Runs the learner of the job in FILE: [algo] mode rl (hub + trainer + weight publisher;\n"
-          "actors and reward workers connect to it), sft (supervised fine-tuning on [data] train,\n"
+          "actors and reward workers connect to it), rejection-sample (the same hub, no training:\n"
+          "correct completions go to RUN_DIR/accepted.jsonl), sft (supervised fine-tuning on [data] train,\n"
           "prompt/completion JSONL) or eval (pass@1 / pass@k / maj@k of [model] path on [data] train).\n"
           "  --config FILE   the job configuration (INI); see docs/config.md\n"
           "  --set S.K=V     override one key (repeatable; applied after the file)\n"
@@ -141,11 +142,6 @@ int main(int argc, char **argv) {
     int code = zr_learner_run_offline(&a.cfg, &o);
     zr_config_release(&a.cfg);
     return code;
-  }
-  if (mode == 2) {
-    fprintf(stderr, PROG ": [algo] mode = rejection-sample is not implemented yet\n");
-    zr_config_release(&a.cfg);
-    return 1;
   }
   void *ctx = zmq_ctx_new();
   if (!ctx || uv_loop_init(&a.loop) != 0) {
