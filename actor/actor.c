@@ -54,20 +54,6 @@ int zr_actor_connect_endpoint(const char *bind, const char *host, char *out, siz
   return 0;
 }
 
-static int read_key(const char *path, char out[41]) {
-  FILE *f = fopen(path, "r");
-  if (!f) return zr_seterr(-errno, "%s: cannot open: %s", path, strerror(errno));
-  char line[256] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = '\0';
-  fclose(f);
-  char *s = line;
-  while (*s == ' ' || *s == '\t') s++;
-  size_t n = strcspn(s, " \t\r\n");
-  if (n != ZR_ZSOCK_Z85_KEY_LEN) return zr_seterr(-EINVAL, "%s: not a 40-character Z85 CURVE key", path);
-  memcpy(out, s, n);
-  out[n] = '\0';
-  return 0;
-}
 
 int zr_actor_opts_from_config(zr_actor_opts *o, const zr_config *c, zr_actor_opts_buf *buf) {
   zr_actor_opts_init(o);
@@ -102,9 +88,9 @@ int zr_actor_opts_from_config(zr_actor_opts *o, const zr_config *c, zr_actor_opt
   z->reconnect_ivl_ms = (int)c->net.reconnect_ivl_ms;
   z->reconnect_ivl_max_ms = (int)c->net.reconnect_ivl_max_ms;
   if (c->security.curve_secret_key_file[0]) {
-    if ((rc = read_key(c->security.curve_secret_key_file, buf->keys[0])) < 0 ||
-        (rc = read_key(c->security.curve_public_key_file, buf->keys[1])) < 0 ||
-        (rc = read_key(c->security.curve_server_public_key_file, buf->keys[2])) < 0)
+    if ((rc = zr_zsock_read_key(c->security.curve_secret_key_file, buf->keys[0])) < 0 ||
+        (rc = zr_zsock_read_key(c->security.curve_public_key_file, buf->keys[1])) < 0 ||
+        (rc = zr_zsock_read_key(c->security.curve_server_public_key_file, buf->keys[2])) < 0)
       return rc;
     z->curve_secret_key = buf->keys[0];
     z->curve_public_key = buf->keys[1];

@@ -10,6 +10,7 @@
 #include "common/zsock.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -474,4 +475,19 @@ zr_zsock_stats zr_zsock_get_stats(const zr_zsock *s) {
 void *zr_zsock_raw(zr_zsock *s) {
   ZR_ASSERT(s);
   return s->zs;
+}
+
+int zr_zsock_read_key(const char *path, char out[41]) {
+  FILE *f = fopen(path, "r");
+  if (!f) return zr_seterr(-errno, "%s: cannot open: %s", path, strerror(errno));
+  char line[256] = "";
+  if (!fgets(line, sizeof line, f)) line[0] = '\0';
+  fclose(f);
+  char *s = line;
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strcspn(s, " \t\r\n");
+  if (n != ZR_ZSOCK_Z85_KEY_LEN) return zr_seterr(-EINVAL, "%s: not a 40-character Z85 CURVE key", path);
+  memcpy(out, s, n);
+  out[n] = '\0';
+  return 0;
 }

@@ -112,6 +112,10 @@ int zr_zsock_send_msgs(zr_zsock *s, zmq_msg_t *msgs, size_t n);
 
 zr_zsock_stats zr_zsock_get_stats(const zr_zsock *s);
 
+/* Reads a Z85 CURVE key (the first word of the file's first line, as `zerorl keygen` and
+ * zmq_curve_keypair write them) into out. 0, or -errno / -EINVAL naming the file. */
+int zr_zsock_read_key(const char *path, char out[ZR_ZSOCK_Z85_KEY_LEN + 1]);
+
 /* The underlying zmq socket, for options this module does not cover (ZMQ_SUBSCRIBE, ...).
  * Do not send, receive or close through it. */
 void *zr_zsock_raw(zr_zsock *s);

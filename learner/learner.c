@@ -313,6 +313,8 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
   l->started_wall_ms = zr_clock_wall_ms();
   l->batch_started_ms = zr_clock_mono_ms();
   l->limits = zr_frame_limits_default();
+  l->w_accuracy = cfg->algo.reward_accuracy;
+  l->w_format = cfg->algo.reward_format;
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv, NULL);
   zr_id_new(l->sender_id);
@@ -325,6 +327,7 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
   char path[4200];
   zr_hub_config hc;
   zr_zsock_opts zo = sock_opts(cfg);
+  char keys[2][ZR_ZSOCK_Z85_KEY_LEN + 1];
   if (!cfg->model.path[0]) {
     rc = zr_seterr(-EINVAL, "[model] path is not set: the model directory to train");
     goto fail;
@@ -365,6 +368,14 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
   l->initial_wv = NULL;
   if ((rc = client_endpoint(cfg, cfg->net.learner_weights, l->ep_chunks, sizeof l->ep_chunks)) < 0) goto fail;
 
+  if (cfg->security.curve_secret_key_file[0]) { /* the learner is the CURVE server of every socket */
+    if ((rc = zr_zsock_read_key(cfg->security.curve_secret_key_file, keys[0])) < 0 ||
+        (rc = zr_zsock_read_key(cfg->security.curve_public_key_file, keys[1])) < 0)
+      goto fail;
+    zo.curve_server = true;
+    zo.curve_secret_key = keys[0];
+    zo.curve_public_key = keys[1];
+  }
   if (!(l->work = zr_zsock_new(loop, zctx, ZMQ_ROUTER, &zo, lr_on_work, l)) ||
       !(l->weights = zr_zsock_new(loop, zctx, ZMQ_ROUTER, &zo, lr_on_weights, l)) ||
       !(l->announce = zr_zsock_new(loop, zctx, ZMQ_PUB, &zo, NULL, l))) {
@@ -449,10 +460,15 @@ void zr_learner_drain(zr_learner *l) {
 }
 
 void zr_learner_reload(zr_learner *l, const zr_config *cfg) {
+  /* only the hot settings are taken; everything else keeps the values the job started with */
   zr_hub_set_max_staleness(l->hub, (uint32_t)cfg->algo.max_staleness);
-  lr_event(l, "reloaded", "max_staleness %lld (lr and reward weights apply from the next batch)",
-           (long long)cfg->algo.max_staleness);
-  l->cfg = cfg;
+  l->w_accuracy = cfg->algo.reward_accuracy;
+  l->w_format = cfg->algo.reward_format;
+  pthread_mutex_lock(&l->mu);
+  l->new_lr = cfg->learner.lr;
+  pthread_mutex_unlock(&l->mu);
+  lr_event(l, "reloaded", "max_staleness %lld, lr %g, reward weights accuracy %g format %g",
+           (long long)cfg->algo.max_staleness, cfg->learner.lr, cfg->algo.reward_accuracy, cfg->algo.reward_format);
 }
 
 void zr_learner_free(zr_learner **lp) {

@@ -110,7 +110,10 @@ static void *compute_main(void *arg) {
     if (!l->cj_todo) break;
     lr_cjob *j = l->cj_todo;
     l->cj_todo = NULL;
+    double lr = l->new_lr;
+    l->new_lr = 0;
     pthread_mutex_unlock(&l->mu);
+    if (lr > 0 && zr_trainer_set_lr(l->trainer, lr) < 0) ZR_WARN(LR_LOG, "reload: %s", zr_errmsg());
     if (j->kind == CJ_RL_STEP) rl_step(l, j);
     else checkpoint(l, j);
     pthread_mutex_lock(&l->mu);

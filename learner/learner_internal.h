@@ -100,6 +100,10 @@ struct zr_learner {
   uint64_t sample_seed;
   int vocab;
 
+  /* hot settings (SIGHUP): read by the loop; new_lr is handed to the compute thread under mu */
+  double w_accuracy, w_format;
+  double new_lr; /* > 0: apply before the next step */
+
   /* reward component names, in order of first appearance */
   char comp_names[LR_MAX_COMPONENTS][32];
   int n_comp;

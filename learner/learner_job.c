@@ -117,12 +117,12 @@ int lr_fill_verifier(zr_learner *l, const zr_task *t, Zerorl__VerifierSpec *v, Z
   zerorl__reward_weight__init(&w[0]);
   zerorl__reward_weight__init(&w[1]);
   w[0].name = (char *)"accuracy";
-  w[0].weight = l->cfg->algo.reward_accuracy;
+  w[0].weight = l->w_accuracy;
   w[1].name = (char *)"format";
-  w[1].weight = l->cfg->algo.reward_format;
+  w[1].weight = l->w_format;
   wp[0] = &w[0];
   wp[1] = &w[1];
-  v->n_rewards = l->cfg->algo.reward_format != 0 ? 2 : 1;
+  v->n_rewards = l->w_format != 0 ? 2 : 1;
   v->rewards = wp;
   v->max_completion_tokens = (uint32_t)l->cfg->algo.max_new_tokens;
   return 0;

@@ -5,7 +5,8 @@
  * Mode `rl` (and `rejection-sample`, which shares the hub) runs the hub, the trainer and the
  * weight publisher until the job ends; `sft` and `eval` run in this process alone. SIGTERM or
  * SIGINT drain (stop granting, wait for work in flight, checkpoint, exit 0); SIGHUP re-reads
- * the config file for the hot settings. Exit status 0: the job is done; 1: it failed or could
+ * the config file for the hot settings ([algo] max_staleness, reward_accuracy, reward_format,
+ * [learner] lr). Exit status 0: the job is done; 1: it failed or could
  * not start; 2: usage. Under systemd it sends READY=1, WATCHDOG=1 and STOPPING=1. */
 #include <getopt.h>
 #include <signal.h>
@@ -35,7 +36,8 @@ static void usage(FILE *out) {
           "  --set S.K=V     override one key (repeatable; applied after the file)\n"
           "  --resume        continue from the latest checkpoint in the run directory\n"
           "  --run-dir DIR   where metrics.jsonl, checkpoints and logs go (default [job] run_dir)\n"
-          "Signals: SIGTERM/SIGINT drain, checkpoint and exit 0; SIGHUP reloads [algo] max_staleness.\n");
+          "Signals: SIGTERM/SIGINT drain, checkpoint and exit 0; SIGHUP reloads [algo] max_staleness,\n"
+          "reward_accuracy, reward_format and [learner] lr from FILE.\n");
 }
 
 typedef struct {

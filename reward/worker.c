@@ -206,20 +206,6 @@ void zr_rworker_opts_init(zr_rworker_opts *o) {
 }
 
 /* Reads a Z85 key (40 characters, surrounding white space ignored) from path. */
-static int read_key(const char *path, char out[41]) {
-  FILE *f = fopen(path, "r");
-  if (!f) return zr_seterr(-errno, "%s: cannot open: %s", path, strerror(errno));
-  char line[256] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = '\0';
-  fclose(f);
-  char *s = line;
-  while (*s == ' ' || *s == '\t') s++;
-  size_t n = strcspn(s, " \t\r\n");
-  if (n != ZR_ZSOCK_Z85_KEY_LEN) return zr_seterr(-EINVAL, "%s: not a 40-character Z85 CURVE key", path);
-  memcpy(out, s, n);
-  out[n] = '\0';
-  return 0;
-}
 
 int zr_rworker_opts_from_config(zr_rworker_opts *o, const zr_config *c, char *epbuf, size_t epcap,
                                 char keybuf[3][41]) {
@@ -252,9 +238,9 @@ int zr_rworker_opts_from_config(zr_rworker_opts *o, const zr_config *c, char *ep
   z->reconnect_ivl_max_ms = (int)c->net.reconnect_ivl_max_ms;
   if (c->security.curve_secret_key_file[0]) {
     int rc;
-    if ((rc = read_key(c->security.curve_secret_key_file, keybuf[0])) < 0 ||
-        (rc = read_key(c->security.curve_public_key_file, keybuf[1])) < 0 ||
-        (rc = read_key(c->security.curve_server_public_key_file, keybuf[2])) < 0)
+    if ((rc = zr_zsock_read_key(c->security.curve_secret_key_file, keybuf[0])) < 0 ||
+        (rc = zr_zsock_read_key(c->security.curve_public_key_file, keybuf[1])) < 0 ||
+        (rc = zr_zsock_read_key(c->security.curve_server_public_key_file, keybuf[2])) < 0)
       return rc;
     z->curve_secret_key = keybuf[0];
     z->curve_public_key = keybuf[1];

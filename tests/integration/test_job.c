@@ -1,0 +1,653 @@
+/* Whole-job integration test: the real zerorl-learner, zerorl-actor and zerorl-reward (and
+ * `zerorl run`) against a real redis-server, on ipc:// endpoints in a temporary directory.
+ * The model is a tiny random one (`zerorl model init`): every reward is 0, so every group is
+ * skipped (no optimizer step, policy version stays 0) but still consumed, and an rl job ends
+ * when the epoch's tasks are all in RUN/trained.jsonl. Scenarios:
+ *
+ *   actors     two actors of different speeds (slots 16 and 4); the fast one is SIGKILLed
+ *              mid-run; its leases expire (lease 3s) and are re-issued; the job ends and every
+ *              task appears exactly once in trained.jsonl
+ *   reward     the reward worker is frozen, then SIGKILLed mid-run, another one is started: its
+ *              scoring attempts time out (score_deadline 2s), are re-issued, the job ends
+ *              exactly-once
+ *   drain      SIGTERM to the learner mid-run: exit 0 within drain_timeout + 5 s, a checkpoint
+ *              (RUN/checkpoints/latest), job hash state "done"; `zerorl-learner --resume` then
+ *              finishes the epoch without training any (task, epoch) twice, covering all tasks
+ *   redis      redis-server SIGKILLed mid-run and restarted 1 s later on the same socket:
+ *              training goes on meanwhile, the job ends exactly-once, job and queue hashes exist
+ *              again with state done and every group counted
+ *   bad        garbage, another job's, another protocol version's messages, rollouts for an
+ *              unknown lease / with mismatched lengths / a NaN log-prob / a token outside the
+ *              vocabulary / another prompt, an unknown score id: each dropped and counted
+ *              (queue hash dropped_bad), logged once per reason (rate-limited), and the learner
+ *              then serves a real actor to the end of the job
+ *   sft        mode sft, constant lr: 6 steps straight vs 3 steps then --resume to 6 (crossing
+ *              epochs): identical per-step losses and byte-identical final model.safetensors
+ *   status     `zerorl status --job J --socket RUN/redis.sock` against a live `zerorl run` job
+ *              shows state running, the queue and the workers by role; SIGTERM to `zerorl run`
+ *              drains and it exits 0
+ *
+ * Every wait has a deadline; every child is killed at exit (atexit + PR_SET_PDEATHSIG), the
+ * temporary directory is removed (kept with ZR_JOB_KEEP=1). Run some scenarios only with
+ * ZR_JOB_TEST=name[,name]. */
+#include <hiredis/hiredis.h>
+#include <math.h>
+#include <stdbool.h>
+#include <zmq.h>
+
+#include "common/frame.h"
+#include "common/keys.h"
+#include "tests/integration/job_util.h"
+#include "tests/redis_server.h"
+#include "tests/test.h"
+
+#define N_TASKS 200
+#define G 4
+
+static char root[64], zbin[1100], lbin[1100], abin[1100], rbin[1100];
+static char model[256], tasks[256], sft_data[256];
+static zr_test_redis srv;
+
+typedef struct {
+  char name[32], job[64], dir[128], run[160], cfg[200], trained[200], llog[200], key[256], qkey[256];
+} job;
+
+static void cleanup_root(void) {
+  ju_kill_all();
+  if (root[0] && !getenv("ZR_JOB_KEEP")) ju_run("rm -rf '%s'", root);
+}
+
+/* The job's directory, config (RUN/config.ini) and keys. embedded_redis: no [redis] socket,
+ * for `zerorl run`. */
+static void job_init(job *j, const char *name, bool embedded_redis, const char *extra) {
+  memset(j, 0, sizeof *j);
+  snprintf(j->name, sizeof j->name, "%s", name);
+  snprintf(j->job, sizeof j->job, "jt-%s", name);
+  snprintf(j->dir, sizeof j->dir, "%s/%s", root, name);
+  snprintf(j->run, sizeof j->run, "%s/run", j->dir);
+  snprintf(j->cfg, sizeof j->cfg, "%s/config.ini", j->run);
+  snprintf(j->trained, sizeof j->trained, "%s/trained.jsonl", j->run);
+  snprintf(j->llog, sizeof j->llog, "%s/logs/learner.log", j->run);
+  zr_key_job(j->key, sizeof j->key, "zerorl", j->job);
+  zr_key_job_queue(j->qkey, sizeof j->qkey, "zerorl", j->job);
+  ju_run("mkdir -p '%s/logs'", j->run);
+  char text[4096], redis[300];
+  if (embedded_redis) snprintf(redis, sizeof redis, "[redis]\n");
+  else snprintf(redis, sizeof redis, "[redis]\nsocket = %s\n", srv.sock);
+  snprintf(text, sizeof text,
+           "[job]\nid = %s\nname = %s\nrun_dir = %s\n"
+           "[model]\npath = %s\nthreads = 1\n"
+           "[data]\ntrain = %s\ntemplate = raw\nepochs = 1\n"
+           "[algo]\ngroup_size = %d\ngroups_per_batch = 4\nmax_new_tokens = 48\n"
+           "[actor]\nslots = 8\nmax_len = 96\nthreads = 1\nlease_margin = 500ms\nask_interval = 200ms\n"
+           "[learner]\nlr = 1e-4\ntotal_steps = 100000\ncheckpoint_every = 0\nlease = 3s\nscore_deadline = 2s\n"
+           "drain_timeout = 4s\nmax_task_retries = 50\n"
+           "%sheartbeat_interval = 300ms\nheartbeat_ttl = 2s\nbackoff_min = 50ms\nbackoff_max = 300ms\n"
+           "[net]\nlearner_tasks = ipc://%s/w\nlearner_weights = ipc://%s/c\nlearner_announce = ipc://%s/a\n%s",
+           j->job, name, j->run, model, tasks, G, redis, j->dir, j->dir, j->dir, extra ? extra : "");
+  CHECK_INT(ju_write_file(j->cfg, text), 0);
+}
+
+static pid_t start_learner(const job *j, bool resume) {
+  char *argv[] = {lbin, "--config", (char *)j->cfg, "--run-dir", (char *)j->run, resume ? "--resume" : NULL, NULL};
+  return ju_spawn(j->llog, argv);
+}
+
+static pid_t start_actor(const job *j, const char *id, int slots) {
+  char log[256], set[64];
+  snprintf(log, sizeof log, "%s/logs/%s.log", j->run, id);
+  snprintf(set, sizeof set, "actor.slots=%d", slots);
+  char *argv[] = {abin, "--config", (char *)j->cfg, "--id", (char *)id, "--threads", "1", "--set", set, NULL};
+  return ju_spawn(log, argv);
+}
+
+static pid_t start_reward(const job *j, const char *id) {
+  char log[256];
+  snprintf(log, sizeof log, "%s/logs/%s.log", j->run, id);
+  char *argv[] = {rbin, "--config", (char *)j->cfg, "--id", (char *)id, "--slots", "2", NULL};
+  return ju_spawn(log, argv);
+}
+
+/* Waits for the learner to end the job; CHECKs exit 0. */
+static void expect_learner_done(const job *j, pid_t learner, int timeout_ms) {
+  int st = 0;
+  int ended = ju_wait(learner, timeout_ms, &st);
+  CHECK(ended);
+  if (!ended) {
+    fprintf(stderr, "%s: learner still running after %d ms (%d groups trained); killing it\n", j->name, timeout_ms,
+            ju_count_lines(j->trained));
+    ju_stop(learner, SIGKILL, 1000);
+    return;
+  }
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) fprintf(stderr, "%s: learner status %d\n", j->name, st);
+}
+
+static void expect_exactly_once(const job *j) {
+  ju_trained t = ju_check_trained(j->trained, tasks, G);
+  fprintf(stderr, "%s: %d groups in trained.jsonl, %d twice, %d missing, %d unknown, %d bad\n", j->name, t.lines,
+          t.twice, t.missing, t.unknown, t.bad);
+  CHECK_INT(t.lines, N_TASKS);
+  CHECK_INT(t.twice, 0);
+  CHECK_INT(t.missing, 0);
+  CHECK_INT(t.unknown, 0);
+  CHECK_INT(t.bad, 0);
+}
+
+static void show_log_on_failure(const char *path, int failures_before) {
+  if (zr_test_failures == failures_before) return;
+  char *s = ju_read_file(path);
+  if (!s) return;
+  size_t n = strlen(s);
+  fprintf(stderr, "---- tail of %s ----\n%s\n", path, s + (n > 6000 ? n - 6000 : 0));
+  free(s);
+}
+
+/* ---- 1: two actors, one killed ------------------------------------------------------------ */
+
+static void test_actors(void) {
+  int f0 = zr_test_failures;
+  job j;
+  job_init(&j, "actors", false, NULL);
+  pid_t l = start_learner(&j, false);
+  pid_t rw = start_reward(&j, "rw-1");
+  pid_t fast = start_actor(&j, "actor-fast", 16);
+  pid_t slow = start_actor(&j, "actor-slow", 4);
+  CHECK(ju_wait_lines(j.trained, N_TASKS / 5, 60000));
+  int at_kill = ju_count_lines(j.trained);
+  ju_stop(fast, SIGKILL, 2000);
+  fprintf(stderr, "actors: SIGKILL to the fast actor after %d groups\n", at_kill);
+  CHECK(at_kill < N_TASKS * 3 / 4); /* mid-run */
+  expect_learner_done(&j, l, 90000);
+  expect_exactly_once(&j);
+  CHECK(ju_hget_ll(srv.sock, j.qkey, "expired_leases") >= 1);
+  CHECK(ju_count_in_file(j.llog, "lease_expired: ") >= 1);
+  CHECK(ju_count_in_file(j.llog, "worker actor-fast") >= 1); /* its lease, re-issued */
+  ju_stop(slow, SIGTERM, 5000);
+  ju_stop(rw, SIGTERM, 5000);
+  show_log_on_failure(j.llog, f0);
+}
+
+/* ---- 2: reward worker killed, another started --------------------------------------------- */
+
+static void test_reward(void) {
+  int f0 = zr_test_failures;
+  job j;
+  job_init(&j, "reward", false, NULL);
+  pid_t l = start_learner(&j, false);
+  pid_t rw1 = start_reward(&j, "rw-1");
+  pid_t a = start_actor(&j, "actor-1", 16);
+  CHECK(ju_wait_lines(j.trained, N_TASKS / 5, 60000));
+  /* frozen first, so score requests are sure to be out to it when it dies */
+  kill(rw1, SIGSTOP);
+  ju_sleep_ms(1000);
+  int at_kill = ju_count_lines(j.trained);
+  ju_stop(rw1, SIGKILL, 2000);
+  fprintf(stderr, "reward: SIGKILL to the reward worker after %d groups\n", at_kill);
+  CHECK(at_kill < N_TASKS * 3 / 4);
+  pid_t rw2 = start_reward(&j, "rw-2");
+  expect_learner_done(&j, l, 90000);
+  expect_exactly_once(&j);
+  CHECK(ju_count_in_file(j.llog, "event score_timeout") >= 1);
+  CHECK(ju_count_in_file(j.llog, "worker_joined: reward rw-2") == 1);
+  ju_stop(a, SIGTERM, 5000);
+  ju_stop(rw2, SIGTERM, 5000);
+  show_log_on_failure(j.llog, f0);
+}
+
+/* ---- 3: SIGTERM to the learner, then --resume ---------------------------------------------- */
+
+static void test_drain(void) {
+  int f0 = zr_test_failures;
+  job j;
+  job_init(&j, "drain", false, NULL);
+  pid_t l = start_learner(&j, false);
+  pid_t rw = start_reward(&j, "rw-1");
+  pid_t a = start_actor(&j, "actor-1", 8);
+  CHECK(ju_wait_lines(j.trained, N_TASKS / 4, 60000));
+  uint64_t t0 = ju_now_ms();
+  kill(l, SIGTERM);
+  int st = 0;
+  int ended = ju_wait(l, 4000 + 5000, &st);
+  uint64_t took = ju_now_ms() - t0;
+  fprintf(stderr, "drain: learner exited %d after %llu ms (status %d)\n", ended, (unsigned long long)took, st);
+  CHECK(ended);
+  if (!ended) ju_stop(l, SIGKILL, 1000);
+  CHECK(ended && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char path[300];
+  snprintf(path, sizeof path, "%s/checkpoints/latest", j.run);
+  CHECK(access(path, F_OK) == 0);
+  char *state = ju_hget(srv.sock, j.key, "state");
+  CHECK_STR(state, "done");
+  free(state);
+  int n1 = ju_count_lines(j.trained);
+  CHECK(n1 > 0 && n1 < N_TASKS);
+  ju_trained t1 = ju_check_trained(j.trained, tasks, G);
+  CHECK_INT(t1.twice, 0);
+  /* the actor and reward worker stay; the resumed learner binds the same endpoints */
+  pid_t l2 = start_learner(&j, true);
+  expect_learner_done(&j, l2, 90000);
+  CHECK(ju_count_in_file(j.llog, "(resumed)") == 1);
+  int n2 = ju_count_lines(j.trained) - n1;
+  fprintf(stderr, "drain: %d groups before SIGTERM, %d after --resume\n", n1, n2);
+  CHECK(n2 > 0);
+  expect_exactly_once(&j);
+  state = ju_hget(srv.sock, j.key, "state");
+  CHECK_STR(state, "done");
+  free(state);
+  ju_stop(a, SIGTERM, 5000);
+  ju_stop(rw, SIGTERM, 5000);
+  show_log_on_failure(j.llog, f0);
+}
+
+/* ---- 4: Redis restarted mid-run ------------------------------------------------------------ */
+
+static void test_redis(void) {
+  int f0 = zr_test_failures;
+  job j;
+  job_init(&j, "redis", false, NULL);
+  pid_t l = start_learner(&j, false);
+  pid_t rw = start_reward(&j, "rw-1");
+  pid_t a = start_actor(&j, "actor-1", 8);
+  CHECK(ju_wait_lines(j.trained, N_TASKS / 6, 60000));
+  CHECK_INT(ju_exists(srv.sock, j.key), 1);
+  int at_kill = ju_count_lines(j.trained);
+  zr_test_redis_kill(&srv);
+  ju_sleep_ms(1000);
+  int at_restart = ju_count_lines(j.trained);
+  fprintf(stderr, "redis: killed after %d groups, %d groups 1 s later\n", at_kill, at_restart);
+  CHECK(at_restart > at_kill); /* training went on without Redis */
+  CHECK(at_kill < N_TASKS * 3 / 4);
+  CHECK_INT(zr_test_redis_spawn(&srv), 0);
+  expect_learner_done(&j, l, 90000);
+  expect_exactly_once(&j);
+  CHECK_INT(ju_exists(srv.sock, j.key), 1);
+  CHECK_INT(ju_exists(srv.sock, j.qkey), 1);
+  char *state = ju_hget(srv.sock, j.key, "state");
+  CHECK_STR(state, "done");
+  free(state);
+  CHECK_INT(ju_hget_ll(srv.sock, j.qkey, "groups_trained"), N_TASKS);
+  ju_stop(a, SIGTERM, 5000);
+  ju_stop(rw, SIGTERM, 5000);
+  show_log_on_failure(j.llog, f0);
+}
+
+/* ---- 5: bad messages ----------------------------------------------------------------------- */
+
+#define TEST_SENDER "0123456789abcdef0123456789abcdef"
+
+static void send_frames(void *d, const void *buf, size_t len) { CHECK(zmq_send(d, buf, len, 0) == (int)len); }
+
+static void send_env(void *d, Zerorl__Envelope *env, const char *job_id) {
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  CHECK_INT(zr_frame_encode(env, job_id, TEST_SENDER, 0, &buf, &len), 0);
+  if (buf) send_frames(d, buf, len);
+  free(buf);
+}
+
+static void send_work_request(void *d, const char *job_id) {
+  Zerorl__WorkRequest wr = ZERORL__WORK_REQUEST__INIT;
+  wr.role = ZERORL__ROLE__ROLE_ACTOR;
+  wr.free_capacity = 1;
+  Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
+  env.body_case = ZERORL__ENVELOPE__BODY_WORK_REQUEST;
+  env.work_request = &wr;
+  send_env(d, &env, job_id);
+}
+
+typedef enum { RO_UNKNOWN_LEASE, RO_LENGTHS, RO_NAN, RO_VOCAB, RO_PROMPT } ro_kind;
+
+static void send_bad_rollout(void *d, const char *job_id, const Zerorl__WorkGrant *g, ro_kind kind) {
+  const Zerorl__Task *t = g->tasks[0];
+  uint32_t prompt[256], comp[8] = {'1', '2', '3', '4', '5', '6', '7', '8'};
+  uint64_t versions[8] = {0};
+  float lp[8];
+  for (int i = 0; i < 8; i++) lp[i] = -1.0f;
+  size_t np = t->n_prompt_ids < 256 ? t->n_prompt_ids : 256;
+  memcpy(prompt, t->prompt_ids, np * sizeof *prompt);
+  Zerorl__Rollout r = ZERORL__ROLLOUT__INIT;
+  r.lease_id = g->lease_id;
+  r.task_id = t->task_id;
+  r.epoch = t->epoch;
+  r.group_id = t->group_id;
+  r.sample_index = t->first_sample_index;
+  r.n_prompt_ids = np;
+  r.prompt_ids = prompt;
+  r.n_completion_ids = r.n_logprobs = r.n_token_versions = 8;
+  r.completion_ids = comp;
+  r.logprobs = lp;
+  r.token_versions = versions;
+  r.finish_reason = ZERORL__FINISH_REASON__FINISH_LENGTH;
+  r.completion_text = "12345678";
+  switch (kind) {
+  case RO_UNKNOWN_LEASE: r.lease_id = g->lease_id + 1000003; break;
+  case RO_LENGTHS: r.n_logprobs = 7; break;
+  case RO_NAN: lp[3] = NAN; break;
+  case RO_VOCAB: comp[2] = 100000; break;
+  case RO_PROMPT: prompt[0] ^= 1; break;
+  }
+  Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
+  env.body_case = ZERORL__ENVELOPE__BODY_ROLLOUT;
+  env.rollout = &r;
+  send_env(d, &env, job_id);
+}
+
+static long long wait_dropped(const job *j, long long want, int timeout_ms) {
+  uint64_t deadline = ju_now_ms() + (uint64_t)timeout_ms;
+  long long v;
+  while ((v = ju_hget_ll(srv.sock, j->qkey, "dropped_bad")) < want && ju_now_ms() < deadline) ju_sleep_ms(100);
+  return v;
+}
+
+static void test_bad(void) {
+  int f0 = zr_test_failures;
+  job j;
+  job_init(&j, "bad", false, NULL);
+  pid_t l = start_learner(&j, false);
+  pid_t rw = start_reward(&j, "rw-1");
+  void *ctx = zmq_ctx_new();
+  void *d = zmq_socket(ctx, ZMQ_DEALER);
+  int linger = 0, tmo = 500;
+  zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
+  zmq_setsockopt(d, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+  char ep[200];
+  snprintf(ep, sizeof ep, "ipc://%s/w", j.dir);
+  CHECK_INT(zmq_connect(d, ep), 0);
+  /* a real grant first (re-asked until the learner is up): the bad rollouts name its task */
+  Zerorl__Envelope *genv = NULL;
+  zr_frame_msg gm = {0};
+  uint64_t deadline = ju_now_ms() + 30000;
+  while (!genv && ju_now_ms() < deadline) {
+    send_work_request(d, j.job);
+    uint8_t buf[65536];
+    int n = zmq_recv(d, buf, sizeof buf, 0);
+    if (n <= 0 || n > (int)sizeof buf) continue;
+    zr_bytes fr = {buf, (size_t)n};
+    zr_frame_limits lim = zr_frame_limits_default();
+    if (zr_frame_decode(&gm, &fr, 1, j.job, &lim) == 0) {
+      if (gm.env->body_case == ZERORL__ENVELOPE__BODY_WORK_GRANT && gm.env->work_grant->n_tasks > 0) genv = gm.env;
+      else zr_frame_msg_release(&gm);
+    }
+  }
+  CHECK(genv != NULL);
+  if (!genv) {
+    zmq_close(d);
+    zmq_ctx_term(ctx);
+    ju_stop(l, SIGKILL, 1000);
+    ju_stop(rw, SIGKILL, 1000);
+    show_log_on_failure(j.llog, f0);
+    return;
+  }
+  const Zerorl__WorkGrant *g = genv->work_grant;
+  CHECK(g->lease_id != 0);
+  long long d0 = wait_dropped(&j, 0, 5000);
+  CHECK_INT(d0, 0);
+
+  /* 1: garbage */
+  send_frames(d, "\xff\xfe garbage, not protobuf \x01\x02", 26);
+  /* 2: another job's work request (must get no grant either) */
+  send_work_request(d, "some-other-job");
+  /* 3: another protocol version, packed by hand */
+  {
+    Zerorl__WorkRequest wr = ZERORL__WORK_REQUEST__INIT;
+    wr.role = ZERORL__ROLE__ROLE_ACTOR;
+    wr.free_capacity = 1;
+    Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
+    env.protocol_version = ZR_PROTOCOL_VERSION + 7;
+    env.job_id = j.job;
+    env.sender_id = TEST_SENDER;
+    env.type = ZERORL__MSG_TYPE__MSG_WORK_REQUEST;
+    env.body_case = ZERORL__ENVELOPE__BODY_WORK_REQUEST;
+    env.work_request = &wr;
+    uint8_t buf[512];
+    size_t len = zerorl__envelope__pack(&env, buf);
+    send_frames(d, buf, len);
+  }
+  /* 4-8: rollouts */
+  send_bad_rollout(d, j.job, g, RO_UNKNOWN_LEASE);
+  send_bad_rollout(d, j.job, g, RO_LENGTHS);
+  send_bad_rollout(d, j.job, g, RO_NAN);
+  send_bad_rollout(d, j.job, g, RO_VOCAB);
+  send_bad_rollout(d, j.job, g, RO_PROMPT);
+  /* 9: an unknown score id */
+  {
+    Zerorl__ScoredRollout s = ZERORL__SCORED_ROLLOUT__INIT;
+    s.score_id = 987654321987ull;
+    s.task_id = g->tasks[0]->task_id;
+    s.reward = 1.0;
+    s.status = ZERORL__VERIFIER_STATUS__VERIFIER_OK;
+    Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
+    env.body_case = ZERORL__ENVELOPE__BODY_SCORED_ROLLOUT;
+    env.scored_rollout = &s;
+    send_env(d, &env, j.job);
+  }
+  long long d1 = wait_dropped(&j, 9, 5000);
+  fprintf(stderr, "bad: dropped_bad %lld -> %lld\n", d0, d1);
+  CHECK_INT(d1, 9);
+  /* the other job's request got no answer */
+  uint8_t tmp[65536];
+  CHECK(zmq_recv(d, tmp, sizeof tmp, ZMQ_DONTWAIT) < 0);
+  /* the same garbage twice more: counted, not logged again */
+  send_frames(d, "\xff\xfe garbage, not protobuf \x01\x02", 26);
+  send_frames(d, "\xff\xfe garbage, not protobuf \x01\x02", 26);
+  long long d2 = wait_dropped(&j, 11, 5000);
+  CHECK_INT(d2, 11);
+  CHECK(ju_count_in_file(j.llog, "dropped a message from") >= 7);
+  CHECK_INT(ju_count_in_file(j.llog, "unknown_lease") + ju_count_in_file(j.llog, "unknown lease"), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": token outside the vocabulary ("), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": prompt differs ("), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": unknown score id ("), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": version ("), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": job ("), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": garbage ("), 1); /* three sent, one line */
+
+  /* give the lease back, leave, and let a real actor do the job */
+  {
+    Zerorl__TaskRef ref = ZERORL__TASK_REF__INIT, *refs[1] = {&ref};
+    ref.task_id = g->tasks[0]->task_id;
+    ref.epoch = g->tasks[0]->epoch;
+    ref.group_id = g->tasks[0]->group_id;
+    Zerorl__LeaseRelease rel = ZERORL__LEASE_RELEASE__INIT;
+    rel.lease_id = g->lease_id;
+    rel.n_tasks = 1;
+    rel.tasks = refs;
+    Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
+    env.body_case = ZERORL__ENVELOPE__BODY_LEASE_RELEASE;
+    env.lease_release = &rel;
+    send_env(d, &env, j.job);
+  }
+  zr_frame_msg_release(&gm);
+  ju_sleep_ms(100);
+  zmq_close(d);
+  zmq_ctx_term(ctx);
+  pid_t a = start_actor(&j, "actor-1", 16);
+  expect_learner_done(&j, l, 90000);
+  expect_exactly_once(&j);
+  CHECK(ju_hget_ll(srv.sock, j.qkey, "dropped_bad") >= 11);
+  ju_stop(a, SIGTERM, 5000);
+  ju_stop(rw, SIGTERM, 5000);
+  show_log_on_failure(j.llog, f0);
+}
+
+/* ---- 6: SFT checkpoint / resume determinism ------------------------------------------------ */
+
+static int run_sft(const job *j, int steps, bool resume) {
+  char set_steps[64], set_train[300];
+  snprintf(set_steps, sizeof set_steps, "learner.total_steps=%d", steps);
+  snprintf(set_train, sizeof set_train, "data.train=%s", sft_data);
+  char *argv[24];
+  int n = 0;
+  argv[n++] = lbin;
+  argv[n++] = "--config";
+  argv[n++] = (char *)j->cfg;
+  argv[n++] = "--run-dir";
+  argv[n++] = (char *)j->run;
+  const char *sets[] = {"algo.mode=sft", set_train, set_steps, "learner.checkpoint_every=3",
+                        "learner.lr_schedule=constant", "learner.lr=1e-3", "learner.weight_decay=0.01"};
+  for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
+    argv[n++] = "--set";
+    argv[n++] = (char *)sets[i];
+  }
+  if (resume) argv[n++] = "--resume";
+  argv[n] = NULL;
+  pid_t p = ju_spawn(j->llog, argv);
+  int st = 0;
+  if (!ju_wait(p, 120000, &st)) {
+    ju_stop(p, SIGKILL, 1000);
+    return -1;
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* loss of each step 1..n from metrics.jsonl; count of lines */
+static int read_losses(const char *path, double *loss, int cap) {
+  FILE *f = fopen(path, "r");
+  char line[65536];
+  int n = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    json_t *o = json_loads(line, 0, NULL);
+    json_int_t step = json_integer_value(json_object_get(o, "step"));
+    if (step >= 1 && step <= cap) loss[step - 1] = json_number_value(json_object_get(o, "loss"));
+    n++;
+    json_decref(o);
+  }
+  if (f) fclose(f);
+  return n;
+}
+
+static void test_sft(void) {
+  int f0 = zr_test_failures;
+  /* mode sft on prompt/completion data: 10 examples, 4 a batch, 6 steps (2.4 epochs), the
+   * resumed run starts in the middle of the second epoch */
+  job a, b;
+  job_init(&a, "sft-a", false, NULL);
+  job_init(&b, "sft-b", false, NULL);
+  CHECK_INT(run_sft(&a, 6, false), 0);
+  CHECK_INT(run_sft(&b, 3, false), 0);
+  CHECK_INT(run_sft(&b, 6, true), 0);
+  double la[6] = {0}, lb[6] = {0};
+  char path[300];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", a.run);
+  CHECK_INT(read_losses(path, la, 6), 6);
+  snprintf(path, sizeof path, "%s/metrics.jsonl", b.run);
+  CHECK_INT(read_losses(path, lb, 6), 6);
+  for (int i = 0; i < 6; i++) {
+    if (la[i] != lb[i]) fprintf(stderr, "sft: step %d loss %.17g straight vs %.17g resumed\n", i + 1, la[i], lb[i]);
+    CHECK(la[i] == lb[i] && la[i] > 0 && isfinite(la[i]));
+  }
+  CHECK(la[5] < la[0]); /* it learns */
+  char pa[300], pb[300];
+  snprintf(pa, sizeof pa, "%s/checkpoints/step-000000006/model.safetensors", a.run);
+  snprintf(pb, sizeof pb, "%s/checkpoints/step-000000006/model.safetensors", b.run);
+  CHECK_INT(ju_run("cmp -s '%s' '%s'", pa, pb), 0);
+  snprintf(pa, sizeof pa, "%s/checkpoints/step-000000006/optimizer.safetensors", a.run);
+  snprintf(pb, sizeof pb, "%s/checkpoints/step-000000006/optimizer.safetensors", b.run);
+  CHECK_INT(ju_run("cmp -s '%s' '%s'", pa, pb), 0);
+  show_log_on_failure(b.llog, f0);
+}
+
+/* ---- 7: zerorl status against a live zerorl run job --------------------------------------- */
+
+static void test_status(void) {
+  int f0 = zr_test_failures;
+  job j;
+  /* epochs 0: until total_steps, which a random model never reaches: the job stays up */
+  job_init(&j, "status", true, NULL);
+  char cfg[256];
+  snprintf(cfg, sizeof cfg, "%s/job.ini", j.dir);
+  CHECK_INT(ju_run("sed 's/^epochs = 1$/epochs = 0/' '%s' > '%s'", j.cfg, cfg), 0);
+  char log[256];
+  snprintf(log, sizeof log, "%s/zerorl-run.log", j.dir);
+  char *argv[] = {zbin, "run", cfg, "--run-dir", j.run, "--quiet", NULL};
+  pid_t run = ju_spawn(log, argv);
+  char cmd[2048], out[16384] = "";
+  snprintf(cmd, sizeof cmd, "'%s' status --job %s --socket '%s/redis.sock' 2>&1", zbin, j.job, j.run);
+  uint64_t deadline = ju_now_ms() + 30000;
+  int rc = -1;
+  while (ju_now_ms() < deadline) {
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = '\0';
+    int st = p ? pclose(p) : -1;
+    rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (rc == 0 && strstr(out, "  actor (1)") && strstr(out, "  reward (1)") && strstr(out, "  learner (1)") &&
+        strstr(out, "  state              running\n"))
+      break;
+    ju_sleep_ms(200);
+  }
+  CHECK_INT(rc, 0);
+  CHECK_CONTAINS(out, "job jt-status");
+  CHECK_CONTAINS(out, "  state              running\n");
+  CHECK_CONTAINS(out, "  tasks_pending      ");
+  CHECK_CONTAINS(out, "  tasks_leased       ");
+  CHECK_CONTAINS(out, "  groups_trained     ");
+  CHECK_CONTAINS(out, "workers: 3 live");
+  CHECK_CONTAINS(out, "  actor (1)\n    actor-0 state=");
+  CHECK_CONTAINS(out, "  reward (1)\n    reward-0 state=");
+  CHECK_CONTAINS(out, "  learner (1)\n");
+  if (zr_test_failures != f0) fprintf(stderr, "---- zerorl status ----\n%s\n", out);
+  /* SIGTERM: the learner drains and checkpoints; everything stops; exit 0 */
+  kill(run, SIGTERM);
+  int st = 0;
+  int ended = ju_wait(run, 30000, &st);
+  CHECK(ended);
+  if (!ended) ju_stop(run, SIGKILL, 1000);
+  CHECK(ended && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char path[300];
+  snprintf(path, sizeof path, "%s/checkpoints/latest", j.run);
+  CHECK(access(path, F_OK) == 0);
+  show_log_on_failure(log, f0);
+  show_log_on_failure(j.llog, f0);
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static bool want(const char *name) {
+  const char *only = getenv("ZR_JOB_TEST");
+  return !only || !*only || strstr(only, name) != NULL;
+}
+
+int main(void) {
+  const char *bdir = getenv("ZERORL_BINARY_DIR");
+  if (!bdir) TEST_SKIP("ZERORL_BINARY_DIR is not set (run through ctest)");
+  if (!zr_test_redis_available()) TEST_SKIP("redis-server is not installed");
+  snprintf(zbin, sizeof zbin, "%s/tools/zerorl", bdir);
+  snprintf(lbin, sizeof lbin, "%s/learner/zerorl-learner", bdir);
+  snprintf(abin, sizeof abin, "%s/actor/zerorl-actor", bdir);
+  snprintf(rbin, sizeof rbin, "%s/reward/zerorl-reward", bdir);
+  if (access(zbin, X_OK) || access(lbin, X_OK) || access(abin, X_OK) || access(rbin, X_OK))
+    TEST_SKIP("daemon binaries are not built in %s", bdir);
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(root, sizeof root, "/tmp/zrjob-XXXXXX");
+  if (!mkdtemp(root)) return 1;
+  atexit(cleanup_root);
+  if (zr_test_redis_start(&srv, 0, NULL) != 0) return 1;
+  snprintf(model, sizeof model, "%s/model", root);
+  snprintf(tasks, sizeof tasks, "%s/train.jsonl", root);
+  snprintf(sft_data, sizeof sft_data, "%s/sft.jsonl", root);
+  CHECK_INT(ju_run("'%s' model init --arch llama --layers 4 --hidden 128 --heads 4 --kv-heads 4 --intermediate 256 "
+                   "--byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --tie --out '%s' >/dev/null",
+                   zbin, model),
+            0);
+  CHECK_INT(ju_run("'%s' data gen arith --n %d --difficulty 2 --out '%s' >/dev/null", zbin, N_TASKS, tasks), 0);
+  CHECK_INT(ju_run("'%s' data gen arith --n 10 --difficulty 2 --sft --out '%s' >/dev/null", zbin, sft_data), 0);
+  if (zr_test_failures) return TEST_DONE();
+
+  struct {
+    const char *name;
+    void (*fn)(void);
+  } tests[] = {{"actors", test_actors}, {"reward", test_reward}, {"drain", test_drain}, {"redis", test_redis},
+               {"bad", test_bad},       {"sft", test_sft},       {"status", test_status}};
+  for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
+    if (!want(tests[i].name)) continue;
+    uint64_t t0 = ju_now_ms();
+    int f = zr_test_failures;
+    tests[i].fn();
+    ju_kill_all();
+    fprintf(stderr, "== %s: %s in %.1f s\n", tests[i].name, zr_test_failures == f ? "ok" : "FAILED",
+            (double)(ju_now_ms() - t0) / 1000.0);
+  }
+  zr_test_redis_stop(&srv);
+  return TEST_DONE();
+}
