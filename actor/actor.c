@@ -155,6 +155,8 @@ struct zr_actor {
   long unfinished; /* samples of open tasks not yet sent */
   bool started;
   uint64_t t0_ms, last_ask_ms, last_recv_ms;
+  uint64_t starved_since; /* an empty grant came while nothing ran: the learner had no work */
+  double starved_ms;
   zr_acompute_snap snap;
   zr_actor_stats st;
   const char *state;
@@ -376,6 +378,11 @@ static lease *on_grant(zr_actor *a, zr_frame_msg *msg) {
   const Zerorl__WorkGrant *g = msg->env->work_grant;
   uint64_t now = zr_clock_mono_ms();
   a->last_recv_ms = now;
+  if (g->n_tasks == 0 && a->unfinished == 0 && !a->starved_since) a->starved_since = now;
+  if (g->n_tasks > 0 && a->starved_since) {
+    a->starved_ms += (double)(now - a->starved_since);
+    a->starved_since = 0;
+  }
   if (g->n_tasks == 0) { /* "nothing now" */
     zr_frame_msg_release(msg);
     return NULL;
@@ -669,6 +676,10 @@ static void update_heartbeat(zr_actor *a, uint64_t now) {
   double occ = a->snap.decode_steps ? (double)a->snap.occupancy_sum / (double)a->snap.decode_steps : 0.0;
   zr_heartbeat_setf(a->hb, "batch_occupancy", "%.3f", a->o.slots > 0 ? occ / a->o.slots : 0.0);
   zr_heartbeat_setf(a->hb, "queue_wait_ms", "%.0f", a->queue_ms_ema);
+  double total = a->snap.busy_ms + a->snap.idle_ms + a->snap.apply_ms;
+  double net = a->snap.idle_ms - a->starved_ms > 0 ? a->snap.idle_ms - a->starved_ms : 0;
+  zr_heartbeat_setf(a->hb, "wait_share", "%.4f", total > 0 ? (net + a->snap.apply_ms) / total : 0.0);
+  zr_heartbeat_setf(a->hb, "learner_wait_share", "%.4f", total > 0 ? a->starved_ms / total : 0.0);
   zr_heartbeat_setf(a->hb, "rollouts_sent", "%llu", (unsigned long long)a->st.rollouts);
   zr_heartbeat_setf(a->hb, "tasks_released", "%llu", (unsigned long long)a->st.released_tasks);
   zr_heartbeat_setf(a->hb, "dropped_bad", "%llu", (unsigned long long)a->st.dropped_bad);
@@ -704,6 +715,16 @@ static void check_drained(zr_actor *a) {
   a->drained = true;
   ZR_INFO(COMP, "drained: rollouts=%llu released_tasks=%llu dropped_bad=%llu", (unsigned long long)a->st.rollouts,
           (unsigned long long)a->st.released_tasks, (unsigned long long)a->st.dropped_bad);
+  {
+    double total = a->snap.busy_ms + a->snap.idle_ms + a->snap.apply_ms, starved = a->starved_ms;
+    double net = a->snap.idle_ms > starved ? a->snap.idle_ms - starved : 0;
+    if (total <= 0) total = 1;
+    ZR_INFO(COMP,
+            "compute time: generating %.1f s, waiting on the network %.1f s, applying weights %.2f s, no work "
+            "from the learner %.1f s (network+weights wait share %.1f%%, learner-bound %.1f%%)",
+            a->snap.busy_ms / 1000, net / 1000, a->snap.apply_ms / 1000, starved / 1000,
+            100 * (net + a->snap.apply_ms) / total, 100 * starved / total);
+  }
   if (a->hb) zr_heartbeat_stop(a->hb, ZR_HEARTBEAT_DELETE, hb_stopped, a);
   else hb_stopped(1, a);
 }

@@ -158,6 +158,9 @@ typedef struct {
   bool admitting;
   uint64_t version, tokens_generated, decode_steps, occupancy_sum, applied;
   int pending_cmds;
+  /* where the compute thread's time went since its first work arrived (ms): generating, waiting
+   * for work (the network: leases, the learner) and applying weight versions */
+  double busy_ms, idle_ms, apply_ms;
 } zr_acompute_snap;
 
 /* Starts the thread; notify is uv_async_send'ed whenever outputs or a new snapshot wait. */

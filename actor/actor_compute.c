@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "actor/actor.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 
@@ -46,6 +47,8 @@ struct zr_acompute {
   zr_wready *ready; /* a version waiting to be applied */
   bool user_admit;
   uint64_t applied;
+  double busy_ms, idle_ms, apply_ms; /* since the first command */
+  bool started_work;
 };
 
 static void cmd_free(cmd *c) {
@@ -114,6 +117,7 @@ static zr_acompute_out *error_out(uint64_t req_id, int err) {
 }
 
 static void apply_ready(zr_acompute *c) {
+  uint64_t t0 = zr_clock_mono_ns();
   uint64_t v = zr_wready_version(c->ready);
   int rc = zr_wready_apply(c->ready, c->m);
   if (rc < 0) {
@@ -125,6 +129,7 @@ static void apply_ready(zr_acompute *c) {
     ZR_INFO(COMP, "applied weight version %llu", (unsigned long long)v);
   }
   zr_wready_free(&c->ready);
+  c->apply_ms += (double)(zr_clock_mono_ns() - t0) / 1e6;
 }
 
 static void *thread_main(void *arg) {
@@ -132,8 +137,11 @@ static void *thread_main(void *arg) {
   bool work = false;
   pthread_mutex_lock(&c->mu);
   for (;;) {
+    uint64_t w0 = zr_clock_mono_ns();
     while (!c->stop && !c->cmds && !work) pthread_cond_wait(&c->cv, &c->mu);
     if (c->stop) break;
+    if (c->started_work) c->idle_ms += (double)(zr_clock_mono_ns() - w0) / 1e6;
+    c->started_work = true;
     cmd *list = c->cmds;
     c->cmds = NULL;
     c->cmds_tail = &c->cmds;
@@ -171,7 +179,9 @@ static void *thread_main(void *arg) {
     /* finish mode: no admission while a version waits for the running sequences to end */
     zr_engine_set_admit(c->e, c->user_admit && !c->ready);
 
+    uint64_t s0 = zr_clock_mono_ns();
     int n = zr_engine_step(c->e);
+    c->busy_ms += (double)(zr_clock_mono_ns() - s0) / 1e6;
     if (n < 0) ZR_ERROR(COMP, "engine step failed: %s (its sequences are dropped)", zr_errmsg());
     zr_engine_output eo;
     while (zr_engine_poll(c->e, &eo) == 1) {
@@ -199,6 +209,9 @@ static void *thread_main(void *arg) {
     c->snap.occupancy_sum = st.occupancy_sum;
     c->snap.applied = c->applied;
     c->snap.pending_cmds = c->n_cmds;
+    c->snap.busy_ms = c->busy_ms;
+    c->snap.idle_ms = c->idle_ms;
+    c->snap.apply_ms = c->apply_ms;
     uv_async_send(c->notify);
   }
   pthread_mutex_unlock(&c->mu);

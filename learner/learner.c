@@ -29,8 +29,8 @@ static void write_job_hash(zr_learner *l) {
   snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)cur.pos);
   const char *argv[] = {"HSET", key, ZR_JOB_STATE, zr_job_state_name(l->state), ZR_JOB_STEP, step,
                         ZR_JOB_POLICY_VERSION, version, ZR_JOB_EPOCH, epoch, ZR_JOB_CURSOR, cursor,
-                        ZR_JOB_ENDPOINT_WORK, l->cfg->net.learner_tasks, ZR_JOB_ENDPOINT_WEIGHTS,
-                        l->cfg->net.learner_announce, ZR_JOB_ENDPOINT_CHUNKS, l->cfg->net.learner_weights,
+                        ZR_JOB_ENDPOINT_WORK, l->ep_work, ZR_JOB_ENDPOINT_WEIGHTS, l->ep_announce,
+                        ZR_JOB_ENDPOINT_CHUNKS, l->ep_chunks,
                         ZR_JOB_STARTED_AT, started, ZR_JOB_UPDATED_AT, updated, "name", l->cfg->job.name,
                         "run_dir", l->run_dir};
   zr_redis_commandargv(l->redis, NULL, NULL, (int)(sizeof argv / sizeof *argv), argv, NULL);
@@ -104,6 +104,13 @@ static void set_state(zr_learner *l, zr_job_state s) {
   write_job_hash(l);
 }
 
+static void on_final_reply(zr_redis *r, redisReply *reply, void *user) {
+  (void)r;
+  (void)reply;
+  zr_learner *l = user;
+  if (l->done_cb) l->done_cb(l->done_user, l->exit_code);
+}
+
 static void finish(zr_learner *l, int code) {
   if (l->done_called) return;
   l->done_called = true;
@@ -113,6 +120,9 @@ static void finish(zr_learner *l, int code) {
   lr_event(l, code == 0 ? "job_done" : "job_failed", "step %lld, policy version %llu", (long long)l->step,
            (unsigned long long)l->version);
   if (l->hb) zr_heartbeat_stop(l->hb, ZR_HEARTBEAT_DELETE, NULL, NULL);
+  /* Redis answers in order: once this PING is answered (or fails), the final writes above are
+   * through, and the caller may free the client. */
+  if (l->redis && zr_redis_connected(l->redis) && zr_redis_command(l->redis, on_final_reply, l, "PING") == 0) return;
   if (l->done_cb) l->done_cb(l->done_user, code);
 }
 
@@ -148,7 +158,6 @@ void lr_maybe_train(zr_learner *l) {
     return;
   }
   int want = (int)l->cfg->algo.groups_per_batch;
-  if (l->draining) return;
   while (l->n_pending < want) {
     if (l->n_pending == l->cap_pending) {
       int cap = l->cap_pending ? 2 * l->cap_pending : want;
@@ -162,7 +171,8 @@ void lr_maybe_train(zr_learner *l) {
   }
   /* a full batch, or the last groups of the data */
   bool last = l->data_done && zr_hub_epoch_done(l->hub);
-  if (l->n_pending < want && !(last && l->n_pending > 0)) return;
+  /* draining: train the complete groups already taken (they count as trained in the checkpoint) */
+  if (l->n_pending < want && !((last || l->draining) && l->n_pending > 0)) return;
   if (l->cfg->algo.mode == 2) { /* rejection-sample: keep the correct completions, no training */
     lr_write_groups(l, l->pending_groups, l->n_pending, l->step);
     for (int g = 0; g < l->n_pending; g++) zr_hub_group_release(l->hub, &l->pending_groups[g]);
@@ -179,6 +189,7 @@ void lr_maybe_train(zr_learner *l) {
   l->pending_groups = NULL;
   l->n_pending = l->cap_pending = 0;
   if (lr_compute_submit(l, j) < 0) ZR_ASSERT(0);
+  lr_serve_waiting_actors(l); /* the groups just taken made room under admission control */
 }
 
 static void on_compute_done(uv_async_t *a) {
@@ -238,7 +249,9 @@ static void on_tick(uv_timer_t *t) {
   zr_hub_tick(l->hub, now);
   lr_expire_peers(l, now);
   lr_dispatch_scores(l);
-  if (l->draining && !l->cj_busy && !l->finishing && !l->done_called) {
+  if (l->draining && !l->finishing && !l->done_called) {
+    lr_maybe_train(l);
+    if (l->cj_busy) return;
     zr_hub_counts c;
     zr_hub_counts_get(l->hub, &c);
     bool idle = c.tasks_leased == 0 && c.rollouts_waiting == 0 && c.rollouts_scoring == 0;
@@ -309,6 +322,7 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
   l->zctx = zctx;
   l->cfg = cfg;
   l->resume = o && o->resume;
+  l->resume_auto = o && o->resume_auto;
   l->state = ZR_JOB_STARTING;
   l->started_wall_ms = zr_clock_wall_ms();
   l->batch_started_ms = zr_clock_mono_ms();
@@ -332,6 +346,10 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
     rc = zr_seterr(-EINVAL, "[model] path is not set: the model directory to train");
     goto fail;
   }
+  if (cfg->algo.mode == 2 && cfg->data.epochs == 0) {
+    rc = zr_seterr(-EINVAL, "[algo] mode = rejection-sample needs [data] epochs >= 1 (it ends when the epochs are done)");
+    goto fail;
+  }
   if ((rc = mkdir_p(l->run_dir)) < 0) goto fail;
   snprintf(path, sizeof path, "%s/trained.jsonl", l->run_dir);
   l->trained = fopen(path, "a");
@@ -351,7 +369,9 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
   hc.groups_per_batch = (uint32_t)cfg->algo.groups_per_batch;
   hc.max_staleness = (uint32_t)cfg->algo.max_staleness;
   hc.lease_ms = (uint64_t)cfg->learner.lease_ms;
-  hc.score_timeout_ms = (uint64_t)cfg->learner.score_deadline_ms;
+  /* the worker's budget is score_deadline; the attempt expires a little later, so a check that
+   * uses its whole budget still answers in time */
+  hc.score_timeout_ms = (uint64_t)cfg->learner.score_deadline_ms + 5000;
   hc.max_task_retries = (uint32_t)cfg->learner.max_task_retries;
   hc.dynamic_sampling = cfg->algo.dynamic_sampling;
   hc.next_task = lr_next_task;
@@ -366,7 +386,10 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
   if ((rc = zr_wpub_new(&l->wpub, (int)cfg->learner.keep_versions)) < 0) goto fail;
   zr_wpub_add(l->wpub, l->initial_wv);
   l->initial_wv = NULL;
-  if ((rc = client_endpoint(cfg, cfg->net.learner_weights, l->ep_chunks, sizeof l->ep_chunks)) < 0) goto fail;
+  if ((rc = client_endpoint(cfg, cfg->net.learner_weights, l->ep_chunks, sizeof l->ep_chunks)) < 0 ||
+      (rc = client_endpoint(cfg, cfg->net.learner_tasks, l->ep_work, sizeof l->ep_work)) < 0 ||
+      (rc = client_endpoint(cfg, cfg->net.learner_announce, l->ep_announce, sizeof l->ep_announce)) < 0)
+    goto fail;
 
   if (cfg->security.curve_secret_key_file[0]) { /* the learner is the CURVE server of every socket */
     if ((rc = zr_zsock_read_key(cfg->security.curve_secret_key_file, keys[0])) < 0 ||

@@ -45,6 +45,7 @@ typedef struct zr_learner zr_learner;
 
 typedef struct {
   bool resume;          /* continue from RUN_DIR's latest checkpoint (error if there is none) */
+  bool resume_auto;     /* continue from it when there is one, else start fresh (systemd restarts) */
   const char *run_dir;  /* where metrics, checkpoints and logs go; NULL = [job] run_dir */
 } zr_learner_opts;
 

@@ -135,9 +135,10 @@ int lr_compute_start(zr_learner *l) {
                      c->model.backend);
   if ((rc = zr_backend_cpu_new(&l->be, (int)c->model.threads)) < 0) return rc;
   char ckpt[4096] = "";
-  if (l->resume) {
-    if ((rc = zr_ckpt_latest(l->run_dir, ckpt, sizeof ckpt)) < 0)
+  if (l->resume || l->resume_auto) {
+    if ((rc = zr_ckpt_latest(l->run_dir, ckpt, sizeof ckpt)) < 0 && !l->resume_auto)
       return zr_seterr(rc, "--resume: no checkpoint in %s/%s", l->run_dir, ZR_CKPT_SUBDIR);
+    if (rc < 0) ckpt[0] = '\0';
   }
   if ((rc = zr_tf_load(&l->policy, ckpt[0] ? ckpt : l->model_dir, l->be)) < 0) return rc;
   l->vocab = zr_tf_config(l->policy)->vocab_size;

@@ -46,6 +46,7 @@ typedef struct lr_peer {
   uint64_t last_seen_ms;
   uint64_t policy_version;
   uint64_t rollouts, scored;
+  uint32_t want;         /* actor: groups asked for and not granted (admission was full) */
 } lr_peer;
 
 /* Work for the compute thread, and its answer. */
@@ -79,7 +80,8 @@ struct zr_learner {
   char run_dir[4096];
   char model_dir[4096];
   char ep_chunks[1100];  /* the chunk endpoint as actors reach it */
-  bool resume;
+  char ep_work[1100], ep_announce[1100]; /* the other two, as clients reach them */
+  bool resume, resume_auto;
 
   zr_zsock *work, *announce, *weights;
   zr_redis *redis;
@@ -168,6 +170,7 @@ void lr_on_work(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user);
 void lr_on_weights(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user);
 void lr_announce(zr_learner *l);
 void lr_dispatch_scores(zr_learner *l);
+void lr_serve_waiting_actors(zr_learner *l);
 void lr_expire_peers(zr_learner *l, uint64_t now);
 void lr_peers_free(zr_learner *l);
 

@@ -7,7 +7,7 @@
  * SIGINT drain (stop granting, wait for work in flight, checkpoint, exit 0); SIGHUP re-reads
  * the config file for the hot settings ([algo] max_staleness, reward_accuracy, reward_format,
  * [learner] lr). Exit status 0: the job is done; 1: it failed or could
- * not start; 2: usage. Under systemd it sends READY=1, WATCHDOG=1 and STOPPING=1. */
+ * not start; 2: usage or configuration error. Under systemd it sends READY=1, WATCHDOG=1 and STOPPING=1. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,10 +31,12 @@ static void usage(FILE *out) {
           "Runs the learner of the job in FILE: [algo] mode rl (hub + trainer + weight publisher;\n"
           "actors and reward workers connect to it), rejection-sample (the same hub, no training:\n"
           "correct completions go to RUN_DIR/accepted.jsonl), sft (supervised fine-tuning on [data] train,\n"
-          "prompt/completion JSONL) or eval (pass@1 / pass@k / maj@k of [model] path on [data] train).\n"
+          "prompt/completion JSONL) or eval (pass@1 / pass@k / maj@k of [model] path on [data] heldout,\n"
+          "or [data] train when heldout is empty).\n"
           "  --config FILE   the job configuration (INI); see docs/config.md\n"
           "  --set S.K=V     override one key (repeatable; applied after the file)\n"
-          "  --resume        continue from the latest checkpoint in the run directory\n"
+          "  --resume        continue from the latest checkpoint in the run directory (error if none)\n"
+          "  --resume=auto   continue from it if there is one, else start fresh (systemd restarts)\n"
           "  --run-dir DIR   where metrics.jsonl, checkpoints and logs go (default [job] run_dir)\n"
           "Signals: SIGTERM/SIGINT drain, checkpoint and exit 0; SIGHUP reloads [algo] max_staleness,\n"
           "reward_accuracy, reward_format and [learner] lr from FILE.\n");
@@ -101,7 +103,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 int main(int argc, char **argv) {
   static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                            {"set", required_argument, NULL, 's'},
-                                           {"resume", no_argument, NULL, 'r'},
+                                           {"resume", optional_argument, NULL, 'r'},
                                            {"run-dir", required_argument, NULL, 'd'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
@@ -120,7 +122,14 @@ int main(int argc, char **argv) {
       }
       sets[a.nsets++] = optarg;
       break;
-    case 'r': o.resume = true; break;
+    case 'r':
+      if (optarg && strcmp(optarg, "auto") == 0) o.resume_auto = true;
+      else if (!optarg) o.resume = true;
+      else {
+        fprintf(stderr, PROG ": --resume=%s: expected --resume or --resume=auto\n", optarg);
+        return 2;
+      }
+      break;
     case 'd': o.run_dir = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -132,10 +141,10 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (load(&a, &a.cfg) < 0) {
+  if (load(&a, &a.cfg) < 0) { /* a configuration error: 2, so systemd does not restart it */
     fprintf(stderr, PROG ": %s\n", zr_errmsg());
     zr_config_release(&a.cfg);
-    return 1;
+    return 2;
   }
   if (!getenv("ZERORL_LOG_LEVEL")) zr_log_set_level((zr_log_level)a.cfg.job.log_level);
   int mode = a.cfg.algo.mode; /* rl, sft, rejection-sample, eval */

@@ -93,7 +93,11 @@ void lr_count_bad(zr_learner *l, const char *peer, const char *reason, const cha
 
 /* ---- actors ------------------------------------------------------------------------------- */
 
-static void grant(zr_learner *l, lr_peer *p, uint32_t capacity) {
+/* Leases up to capacity groups to actor p and sends the grant (an empty one only when
+ * send_empty: the answer to a request). What admission did not allow is remembered in p->want
+ * and granted without a new request as soon as room frees (lr_serve_waiting_actors), so an
+ * actor never idles until its next periodic ask. */
+static void grant(zr_learner *l, lr_peer *p, uint32_t capacity, bool send_empty) {
   zr_hub_lease g = {0};
   uint64_t now = zr_clock_mono_ms();
   if (!l->draining && !l->finishing && capacity > 0) {
@@ -101,6 +105,8 @@ static void grant(zr_learner *l, lr_peer *p, uint32_t capacity) {
     if (rc < 0) ZR_ERROR(LR_LOG, "task source failed: %s", zr_errmsg());
   }
   size_t nt = g.n_tasks;
+  p->want = capacity > nt && !l->data_done ? capacity - (uint32_t)nt : 0;
+  if (nt == 0 && !send_empty) return;
   Zerorl__Task *tasks = calloc(nt ? nt : 1, sizeof *tasks);
   Zerorl__Task **tp = calloc(nt ? nt : 1, sizeof *tp);
   Zerorl__SamplingParams *sp = calloc(nt ? nt : 1, sizeof *sp);
@@ -170,6 +176,11 @@ out:
   free(wp);
 }
 
+void lr_serve_waiting_actors(zr_learner *l) {
+  for (lr_peer *p = l->peers; p; p = p->next)
+    if (p->role == ZERORL__ROLE__ROLE_ACTOR && p->want > 0) grant(l, p, p->want, false);
+}
+
 /* The learner's own checks of a rollout, after the decoder's. NULL = fine, else the reason. */
 static const char *check_rollout(zr_learner *l, const Zerorl__Rollout *r, char *detail, size_t cap) {
   long ti = zr_taskset_find(l->tasks, r->task_id);
@@ -230,7 +241,11 @@ static void on_rollout(zr_learner *l, lr_peer *p, Zerorl__Envelope *env) {
     if (res != ZR_HUB_DUPLICATE) {
       snprintf(detail, sizeof detail, "lease %llu task %.60s sample %u", (unsigned long long)r->lease_id, r->task_id,
                r->sample_index);
-      lr_count_bad(l, p->worker_id, zr_hub_result_name(res), detail);
+      /* the hub counted it (dropped_bad); log it here, rate-limited */
+      char key[160];
+      snprintf(key, sizeof key, "bad:%.80s:%s", p->worker_id, zr_hub_result_name(res));
+      zr_log_limited(key, 60000, ZR_LOG_WARN, LR_LOG, "dropped a rollout from %s: %s (%s)", p->worker_id,
+                     zr_hub_result_name(res), detail);
     }
   }
 }
@@ -338,7 +353,7 @@ void lr_on_work(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
     p->role = role;
     if (role == ZERORL__ROLE__ROLE_ACTOR) {
       p->policy_version = wr->policy_version;
-      grant(l, p, wr->free_capacity > 4096 ? 4096 : wr->free_capacity);
+      grant(l, p, wr->free_capacity > 4096 ? 4096 : wr->free_capacity, true);
     } else {
       /* The worker's free slots when it asked, less requests still on their way to it: at most
        * its slots minus what it has not answered yet. Never more than it asked for. */

@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  --stop LIST          comma-separated stop strings (default </answer>)\n"
     "  --slots N            sequences decoded together (default 64)\n"
     "  --threads N          CPU threads (default: all cores)\n"
+    "  --seed S             sampling seed (default 0)\n"
     "  --out FILE           also write the JSON to FILE\n";
 
 int zr_cmd_eval(int argc, char **argv) {

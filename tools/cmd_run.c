@@ -53,7 +53,8 @@ static const char usage_text[] =
     "  --max-restarts K  restarts allowed per actor or reward worker (default 5)\n"
     "  --quiet           no progress line\n"
     "Everything the run did is in the run directory: config.ini, logs/, metrics.jsonl,\n"
-    "checkpoints/, eval.json (mode eval).\n";
+    "trained.jsonl (one line per group trained), checkpoints/, eval.json (mode eval),\n"
+    "accepted.jsonl (mode rejection-sample).\n";
 
 typedef struct child {
   uv_process_t proc;
@@ -401,6 +402,15 @@ int zr_cmd_run(int argc, char **argv) {
   }
   /* the effective config: job id, run dir and (embedded) the Redis socket filled in */
   char buf[PATH_MAX + 64], id[ZR_ID_HEX_LEN + 1];
+  if (!cfg.job.id[0] && resume) { /* the job resumed keeps its id (Redis keys, events) */
+    zr_config prev;
+    snprintf(buf, sizeof buf, "%s/config.ini", r.run_dir);
+    if (zr_config_init_defaults(&prev) == 0 && zr_config_load_file(&prev, buf) == 0 && prev.job.id[0]) {
+      snprintf(buf, sizeof buf, "job.id=%s", prev.job.id);
+      zr_config_set(&cfg, buf, "zerorl run --resume");
+    }
+    zr_config_release(&prev);
+  }
   if (!cfg.job.id[0]) {
     zr_id_new(id);
     snprintf(buf, sizeof buf, "job.id=%s", id);

@@ -25,7 +25,7 @@ static const subcommand subcommands[] = {
     {"generate", "generate completions of a prompt with a model on the CPU", zr_cmd_generate},
     {"status", "show a job's state, queues, live workers and last metrics from Redis", zr_cmd_status},
     {"plot", "plot a run directory's metrics.jsonl (reward, accuracy, length, KL, entropy) with gnuplot", zr_cmd_plot},
-    {"data", "import public datasets (GSM8K, MATH, AIME, HumanEval, MBPP, stdio sets) as task JSONL", zr_cmd_data},
+    {"data", "import public datasets as task JSONL; generate arith/countdown tasks and SFT traces", zr_cmd_data},
 };
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
 

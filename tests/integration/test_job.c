@@ -88,9 +88,65 @@ static void job_init(job *j, const char *name, bool embedded_redis, const char *
   CHECK_INT(ju_write_file(j->cfg, text), 0);
 }
 
-static pid_t start_learner(const job *j, bool resume) {
-  char *argv[] = {lbin, "--config", (char *)j->cfg, "--run-dir", (char *)j->run, resume ? "--resume" : NULL, NULL};
+/* set: one extra --set (or NULL) */
+static pid_t start_learner_set(const job *j, bool resume, const char *set) {
+  char *argv[10];
+  int n = 0;
+  argv[n++] = lbin;
+  argv[n++] = "--config";
+  argv[n++] = (char *)j->cfg;
+  argv[n++] = "--run-dir";
+  argv[n++] = (char *)j->run;
+  if (set) {
+    argv[n++] = "--set";
+    argv[n++] = (char *)set;
+  }
+  if (resume) argv[n++] = "--resume";
+  argv[n] = NULL;
   return ju_spawn(j->llog, argv);
+}
+
+static pid_t start_learner(const job *j, bool resume) { return start_learner_set(j, resume, NULL); }
+
+/* (task, epoch) pairs recorded as trained in the latest checkpoint that are not in
+ * trained.jsonl: work the resumed learner would skip although it was never trained. */
+static int ckpt_trained_not_in_file(const job *j) {
+  char path[400], name[64] = "";
+  snprintf(path, sizeof path, "%s/checkpoints/latest", j->run);
+  char *latest = ju_read_file(path);
+  if (latest) sscanf(latest, "%63s", name);
+  free(latest);
+  snprintf(path, sizeof path, "%s/checkpoints/%s/learner_state.json", j->run, name);
+  json_t *st = json_load_file(path, 0, NULL);
+  json_t *done = json_object_get(json_object_get(st, "trained"), "done");
+  CHECK(json_is_array(done));
+  json_t *seen = json_object();
+  FILE *f = fopen(j->trained, "r");
+  char line[65536];
+  while (f && fgets(line, sizeof line, f)) {
+    json_t *o = json_loads(line, 0, NULL);
+    char key[600];
+    snprintf(key, sizeof key, "%s#%lld", json_string_value(json_object_get(o, "task_id")),
+             (long long)json_integer_value(json_object_get(o, "epoch")));
+    json_object_set_new(seen, key, json_true());
+    json_decref(o);
+  }
+  if (f) fclose(f);
+  int n = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(done, i, e) {
+    char key[600];
+    snprintf(key, sizeof key, "%s#%lld", json_string_value(json_array_get(e, 0)),
+             (long long)json_integer_value(json_array_get(e, 1)));
+    if (!json_object_get(seen, key)) {
+      fprintf(stderr, "checkpoint %s records %s as trained; trained.jsonl does not list it\n", name, key);
+      n++;
+    }
+  }
+  json_decref(seen);
+  json_decref(st);
+  return n;
 }
 
 static pid_t start_actor(const job *j, const char *id, int slots) {
@@ -201,10 +257,12 @@ static void test_drain(void) {
   int f0 = zr_test_failures;
   job j;
   job_init(&j, "drain", false, NULL);
-  pid_t l = start_learner(&j, false);
+  /* big batches: at SIGTERM the learner almost surely holds a partly assembled batch */
+  pid_t l = start_learner_set(&j, false, "algo.groups_per_batch=16");
   pid_t rw = start_reward(&j, "rw-1");
   pid_t a = start_actor(&j, "actor-1", 8);
   CHECK(ju_wait_lines(j.trained, N_TASKS / 4, 60000));
+  ju_sleep_ms(250); /* lines come a batch at a time: let the next batch start filling */
   uint64_t t0 = ju_now_ms();
   kill(l, SIGTERM);
   int st = 0;
@@ -224,8 +282,9 @@ static void test_drain(void) {
   CHECK(n1 > 0 && n1 < N_TASKS);
   ju_trained t1 = ju_check_trained(j.trained, tasks, G);
   CHECK_INT(t1.twice, 0);
+  CHECK_INT(ckpt_trained_not_in_file(&j), 0);
   /* the actor and reward worker stay; the resumed learner binds the same endpoints */
-  pid_t l2 = start_learner(&j, true);
+  pid_t l2 = start_learner_set(&j, true, "algo.groups_per_batch=16");
   expect_learner_done(&j, l2, 90000);
   CHECK(ju_count_in_file(j.llog, "(resumed)") == 1);
   int n2 = ju_count_lines(j.trained) - n1;
@@ -434,13 +493,14 @@ static void test_bad(void) {
   long long d2 = wait_dropped(&j, 11, 5000);
   CHECK_INT(d2, 11);
   CHECK(ju_count_in_file(j.llog, "dropped a message from") >= 7);
-  CHECK_INT(ju_count_in_file(j.llog, "unknown_lease") + ju_count_in_file(j.llog, "unknown lease"), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": unknown_lease ("), 1);
   CHECK_INT(ju_count_in_file(j.llog, ": token outside the vocabulary ("), 1);
   CHECK_INT(ju_count_in_file(j.llog, ": prompt differs ("), 1);
   CHECK_INT(ju_count_in_file(j.llog, ": unknown score id ("), 1);
-  CHECK_INT(ju_count_in_file(j.llog, ": version ("), 1);
-  CHECK_INT(ju_count_in_file(j.llog, ": job ("), 1);
-  CHECK_INT(ju_count_in_file(j.llog, ": garbage ("), 1); /* three sent, one line */
+  CHECK_INT(ju_count_in_file(j.llog, ": wrong_version ("), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": wrong_job ("), 1);
+  CHECK_INT(ju_count_in_file(j.llog, ": bad_field ("), 1); /* lengths and NaN: one reason, one line */
+  CHECK_INT(ju_count_in_file(j.llog, ": garbage ("), 1);   /* three sent, one line */
 
   /* give the lease back, leave, and let a real actor do the job */
   {
