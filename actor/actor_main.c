@@ -13,16 +13,19 @@
  * STOPPING=1 when it starts draining (common/sdnotify.h). */
 #include <errno.h>
 #include <getopt.h>
+#include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <uv.h>
 #include <zmq.h>
 
 #include "actor/actor.h"
 #include "common/config.h"
 #include "common/error.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/sdnotify.h"
 #include "common/util.h"
@@ -31,6 +34,7 @@
 #include "model/transformer.h"
 
 #define PROG "zerorl-actor"
+#define COMP_MAIN "actor"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -41,6 +45,8 @@ static void usage(FILE *out) {
           "policy in [model] path, fetching new weight versions as the learner publishes them.\n"
           "  --config FILE        the job configuration (INI)\n"
           "  --set S.K=V          override one key (repeatable; applied after the file)\n"
+          "  --discover           find the learner's endpoints in the job's Redis hash (written by the\n"
+          "                       learner) instead of [net]\n"
           "  --learner tcp://HOST the learner's address (default [net] learner_host); the ports come\n"
           "                       from [net] learner_tasks, learner_weights and learner_announce\n"
           "  --id ID              worker id (default: a random 32-hex id)\n"
@@ -96,17 +102,71 @@ static int parse_count(const char *opt, const char *text, int64_t lo, int64_t hi
   return 0;
 }
 
+/* --discover: the learner's endpoints from the job hash in Redis (PREFIX:job:JOB fields
+ * endpoint_work, endpoint_weights (announcements) and endpoint_chunks), written by the
+ * learner as clients reach them. One synchronous lookup at start-up. */
+static int discover_learner(zr_config *cfg) {
+  if (!cfg->job.id[0]) return zr_seterr(-EINVAL, "--discover: [job] id is not set");
+  struct timeval tv = {(time_t)(cfg->redis.connect_timeout_ms / 1000), (suseconds_t)(cfg->redis.connect_timeout_ms % 1000) * 1000};
+  redisContext *r = cfg->redis.socket[0] ? redisConnectUnixWithTimeout(cfg->redis.socket, tv)
+                                         : redisConnectWithTimeout(cfg->redis.host, (int)cfg->redis.port, tv);
+  if (!r || r->err) {
+    int rc = zr_seterr(-ECONNREFUSED, "--discover: cannot reach Redis at %s: %s",
+                       cfg->redis.socket[0] ? cfg->redis.socket : cfg->redis.host, r ? r->errstr : "out of memory");
+    if (r) redisFree(r);
+    return rc;
+  }
+  redisReply *rep = NULL;
+  if (cfg->redis.password[0]) {
+    rep = cfg->redis.user[0] ? redisCommand(r, "AUTH %s %s", cfg->redis.user, cfg->redis.password)
+                             : redisCommand(r, "AUTH %s", cfg->redis.password);
+    if (rep) freeReplyObject(rep);
+  }
+  if (cfg->redis.db) {
+    rep = redisCommand(r, "SELECT %lld", (long long)cfg->redis.db);
+    if (rep) freeReplyObject(rep);
+  }
+  char key[256];
+  zr_key_job(key, sizeof key, cfg->redis.prefix, cfg->job.id);
+  rep = redisCommand(r, "HMGET %s %s %s %s", key, ZR_JOB_ENDPOINT_WORK, ZR_JOB_ENDPOINT_WEIGHTS, ZR_JOB_ENDPOINT_CHUNKS);
+  int rc = 0;
+  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
+      rep->element[1]->type != REDIS_REPLY_STRING || rep->element[2]->type != REDIS_REPLY_STRING) {
+    rc = zr_seterr(-ENOENT, "--discover: %s has no learner endpoints (is the learner of job %s running?)", key,
+                   cfg->job.id);
+  } else {
+    const char *names[3] = {"net.learner_tasks", "net.learner_announce", "net.learner_weights"};
+    char assign[1200];
+    for (int i = 0; rc == 0 && i < 3; i++) {
+      snprintf(assign, sizeof assign, "%s=%s", names[i], rep->element[i]->str);
+      rc = zr_config_set(cfg, assign, "--discover");
+    }
+    /* tcp://host:port: the host part is where all three live */
+    const char *w = rep->element[0]->str, *colon = strrchr(w, ':');
+    if (rc == 0 && strncmp(w, "tcp://", 6) == 0 && colon && colon > w + 6) {
+      snprintf(assign, sizeof assign, "net.learner_host=%.*s", (int)(colon - w), w);
+      rc = zr_config_set(cfg, assign, "--discover");
+    }
+    if (rc == 0) ZR_INFO(COMP_MAIN, "discovered the learner of job %s at %s", cfg->job.id, w);
+  }
+  if (rep) freeReplyObject(rep);
+  redisFree(r);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
       {"learner", required_argument, NULL, 'l'}, {"id", required_argument, NULL, 'i'},
       {"backend", required_argument, NULL, 'b'}, {"device", required_argument, NULL, 'd'},
       {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+      {"discover", no_argument, NULL, 'D'},
       {NULL, 0, NULL, 0}};
   const char *config = NULL, *learner = NULL, *id = NULL, *backend = NULL;
   const char *sets[256];
   int nsets = 0;
   int64_t threads = -1, device = 0;
+  bool discover = false;
   int ch;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
@@ -119,6 +179,7 @@ int main(int argc, char **argv) {
       sets[nsets++] = optarg;
       break;
     case 'l': learner = optarg; break;
+    case 'D': discover = true; break;
     case 'i': id = optarg; break;
     case 'b': backend = optarg; break;
     case 'd':
@@ -152,6 +213,7 @@ int main(int argc, char **argv) {
     else
       rc = zr_config_set(&cfg, assign, "--learner");
   }
+  if (rc == 0 && discover) rc = discover_learner(&cfg);
   if (rc == 0) rc = zr_config_validate(&cfg);
   zr_actor_opts_buf obuf;
   zr_actor_opts o;

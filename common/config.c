@@ -107,7 +107,7 @@ static const key_def keys[] = {
     INT(model, threads, 0, 1024, "0", "CPU backend threads of the learner; 0: every core."),
 
     STRING(data, train, STR_TEXT, 0, 4096, "",
-           "Training file: tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft)."),
+           "Training file: tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft); for rl also `gen:KIND:DIFFICULTY:N[:SEED]`, a built-in generator (`arith`, `countdown`)."),
     STRING(data, heldout, STR_TEXT, 0, 4096, "", "Held-out tasks JSONL for evaluation; empty: none."),
     ROW(data, template, template_, int, .type = T_ENUM, .names = templates, .def = "r1zero",
         .help = "Prompt template: `r1zero` (the R1-Zero paper's), `chatml` (the model's chat format) or `raw`."),

@@ -159,6 +159,7 @@ int lr_fill_verifier(zr_learner *l, const zr_task *t, Zerorl__VerifierSpec *v, Z
 int lr_next_task(void *user, zr_hub_task *out);
 void lr_free_payload(void *user, void *payload);
 json_t *lr_snapshot_state(zr_learner *l);
+uint64_t lr_config_digest(const zr_config *c);
 int lr_restore_state(zr_learner *l, const char *ckpt_dir);
 void lr_write_metrics(zr_learner *l, const lr_cjob *j);
 void lr_write_groups(zr_learner *l, const zr_hub_group *g, int n, int64_t step);

@@ -11,12 +11,26 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "learner/learner_internal.h"
+#include "learner/taskgen.h"
 
 int lr_load_data(zr_learner *l) {
   const zr_config *c = l->cfg;
   int rc;
   if (!c->data.train[0]) return zr_seterr(-EINVAL, "[data] train is not set: the task file to train on");
-  if ((rc = zr_taskset_load(&l->tasks, c->data.train)) < 0) return rc;
+  if (strncmp(c->data.train, "gen:", 4) == 0) { /* built-in generator: gen:KIND:DIFFICULTY:N[:SEED] */
+    char kind[32] = "";
+    int difficulty = 0;
+    long n = 0;
+    unsigned long long seed = 0;
+    if (sscanf(c->data.train + 4, "%31[a-z]:%d:%ld:%llu", kind, &difficulty, &n, &seed) < 3 || n <= 0)
+      return zr_seterr(-EINVAL, "[data] train = %s: expected gen:KIND:DIFFICULTY:N[:SEED], e.g. gen:arith:5:20000",
+                       c->data.train);
+    if ((rc = zr_taskset_new(&l->tasks)) < 0) return rc;
+    if ((rc = zr_taskgen(kind, (size_t)n, seed, difficulty, ZR_SPLIT_TRAIN, l->tasks)) < 0)
+      return zr_seterr(rc, "[data] train = %s: %s", c->data.train, zr_errmsg());
+  } else if ((rc = zr_taskset_load(&l->tasks, c->data.train)) < 0) {
+    return rc;
+  }
   size_t n = zr_taskset_count(l->tasks);
   if (n == 0) return zr_seterr(-EINVAL, "[data] train: %s holds no task", c->data.train);
   if ((rc = zr_dataset_init(&l->ds, n, (uint64_t)c->data.seed, (uint32_t)c->data.epochs, c->data.shuffle)) < 0)
@@ -142,6 +156,25 @@ int lr_comp_index(zr_learner *l, const char *name) {
  * data order resumes. The cursor restarts at the beginning of the previous epoch: tasks in
  * flight at checkpoint time are then issued again, and tasks already trained are skipped
  * through the trained set, so nothing is lost and nothing trained twice. */
+/* xxh3 of the effective configuration without [job] run_dir and id (which a resume may change). */
+uint64_t lr_config_digest(const zr_config *c) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) return 0;
+  zr_config_print(c, f);
+  fclose(f);
+  uint64_t h = 0;
+  for (char *line = buf, *next; line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    if (strncmp(line, "run_dir =", 9) == 0 || strncmp(line, "id =", 4) == 0) continue;
+    h = zr_checksum64(line, strlen(line)) ^ (h * 0x100000001b3ull);
+  }
+  free(buf);
+  return h;
+}
+
 json_t *lr_snapshot_state(zr_learner *l) {
   zr_cursor cur;
   zr_dataset_get_cursor(&l->ds, &cur);
@@ -152,6 +185,9 @@ json_t *lr_snapshot_state(zr_learner *l) {
   json_object_set_new(j, "trained", zr_hub_trained_to_json(l->hub));
   json_object_set_new(j, "policy_version", json_integer((json_int_t)l->version));
   json_object_set_new(j, "job_id", json_string(l->job_id));
+  char digest[20];
+  snprintf(digest, sizeof digest, "%016llx", (unsigned long long)lr_config_digest(l->cfg));
+  json_object_set_new(j, "config_digest", json_string(digest));
   return j;
 }
 
@@ -164,6 +200,12 @@ int lr_restore_state(zr_learner *l, const char *ckpt_dir) {
   int rc = zr_cursor_from_json(json_object_get(j, "cursor"), &cur);
   if (rc == 0) rc = zr_dataset_set_cursor(&l->ds, &cur);
   if (rc == 0) rc = zr_hub_trained_from_json(l->hub, json_object_get(j, "trained"));
+  const char *saved = json_string_value(json_object_get(j, "config_digest"));
+  char digest[20];
+  snprintf(digest, sizeof digest, "%016llx", (unsigned long long)lr_config_digest(l->cfg));
+  if (saved && strcmp(saved, digest) != 0)
+    ZR_WARN(LR_LOG, "resume: the configuration differs from the one %s was written with (digest %s, now %s)",
+            ckpt_dir, saved, digest);
   json_int_t v = json_integer_value(json_object_get(j, "policy_version"));
   l->version = (uint64_t)(v > 0 ? v : 0);
   json_decref(j);
