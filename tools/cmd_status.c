@@ -254,7 +254,7 @@ static int show_workers(redisContext *c, const status_opts *o) {
   size_t live = 0;
   for (size_t i = 0; i < n; i++) {
     char full[ZR_KEY_MAX];
-    snprintf(full, sizeof full, "%s%s:%s", prefix, rows[i].role, rows[i].id);
+    if ((size_t)snprintf(full, sizeof full, "%s%s:%s", prefix, rows[i].role, rows[i].id) >= sizeof full) continue;
     rows[i].hash = cmd(c, full, "HGETALL %s", full);
     redisReply *t = cmd(c, full, "PTTL %s", full);
     rows[i].pttl = t && t->type == REDIS_REPLY_INTEGER ? t->integer : -2;
