@@ -90,6 +90,7 @@ typedef struct {
   double sft_tail_lr;
   int sft_probe_every, sft_probe_n;
   int sft_stop_at;         /* stop SFT once greedy probe >= this percent (0 = off) */
+  int sft_stop_step;       /* stop SFT after this many steps (the schedule still spans --sft-steps) */
   /* RL */
   int rl_steps, rl_prompts, rl_g, rl_warmup, rl_carry, rl_max_new;
   double rl_temp, rl_lr, rl_min_ratio, rl_beta2, rl_wd, rl_clip;
@@ -146,6 +147,7 @@ static void usage(void) {
           " SFT:   --sft-steps 400 --sft-batch 64 --sft-lr 2e-3 --sft-warmup 30 --sft-min-ratio 0.1\n"
           "        --sft-beta1 0.9 --sft-beta2 0.95 --sft-wd 0.1 --sft-clip 1 --sft-tail-steps 0 --sft-tail-lr LR\n"
           "        --sft-probe-every 0 --sft-probe-n 200 --sft-stop-at PCT (stop SFT when greedy probe >= PCT)\n"
+          "        --sft-stop-step N (stop after N steps; the cosine still spans --sft-steps)\n"
           " RL:    --rl-steps 200 --rl-prompts 32 --rl-g 8 --rl-temp 1 --rl-lr 3e-5 --rl-warmup 5\n"
           "        --rl-sched constant|cosine|linear --rl-min-ratio 1 --rl-carry 1 (same trainer: SFT moments)\n"
           "        --rl-beta2 0.99 --rl-wd 0 (fresh trainer only) --rl-clip 1 --rl-max-new N\n"
@@ -184,7 +186,7 @@ static void parse_args(int argc, char **argv, opts *o) {
     I("--threads", threads) I("--sft-steps", sft_steps) I("--sft-batch", sft_batch) I("--sft-warmup", sft_warmup)
     D("--sft-lr", sft_lr) D("--sft-min-ratio", sft_min_ratio) D("--sft-beta1", sft_beta1) D("--sft-beta2", sft_beta2)
     D("--sft-wd", sft_wd) D("--sft-clip", sft_clip) I("--sft-tail-steps", sft_tail_steps) D("--sft-tail-lr", sft_tail_lr)
-    I("--sft-probe-every", sft_probe_every) I("--sft-probe-n", sft_probe_n) I("--sft-stop-at", sft_stop_at)
+    I("--sft-probe-every", sft_probe_every) I("--sft-probe-n", sft_probe_n) I("--sft-stop-at", sft_stop_at) I("--sft-stop-step", sft_stop_step)
     I("--rl-steps", rl_steps) I("--rl-prompts", rl_prompts) I("--rl-g", rl_g) I("--rl-warmup", rl_warmup)
     I("--rl-carry", rl_carry) I("--rl-max-new", rl_max_new) D("--rl-temp", rl_temp) D("--rl-lr", rl_lr)
     D("--rl-min-ratio", rl_min_ratio) D("--rl-beta2", rl_beta2) D("--rl-wd", rl_wd) D("--rl-clip", rl_clip)
@@ -518,6 +520,7 @@ int main(int argc, char **argv) {
     total_sft = 0;
     printf("loaded SFT checkpoint %s (optimizer step %lld)\n", o.load_sft, (long long)zr_trainer_step_count(tr));
   }
+  if (o.sft_stop_step > 0 && o.sft_stop_step < total_sft) total_sft = o.sft_stop_step;
   for (int s = 0; s < total_sft; s++) {
     double lr = s < o.sft_steps ? zr_lr_at(&ss, s) : (o.sft_tail_lr > 0 ? o.sft_tail_lr : o.sft_lr * o.sft_min_ratio);
     CK(zr_trainer_set_lr(tr, lr > 1e-30 ? lr : 1e-30));

@@ -174,7 +174,7 @@ void lr_maybe_train(zr_learner *l) {
   /* draining: train the complete groups already taken (they count as trained in the checkpoint) */
   if (l->n_pending < want && !((last || l->draining) && l->n_pending > 0)) return;
   if (l->cfg->algo.mode == 2) { /* rejection-sample: keep the correct completions, no training */
-    lr_write_groups(l, l->pending_groups, l->n_pending, l->step);
+    lr_write_groups(l, l->pending_groups, l->n_pending, l->step, ++l->batches);
     for (int g = 0; g < l->n_pending; g++) zr_hub_group_release(l->hub, &l->pending_groups[g]);
     l->n_pending = 0;
     if (job_complete(l)) final_checkpoint(l);
@@ -185,7 +185,8 @@ void lr_maybe_train(zr_learner *l) {
   j->kind = CJ_RL_STEP;
   j->groups = l->pending_groups;
   j->n_groups = l->n_pending;
-  j->state = lr_snapshot_state(l);
+  j->batch = ++l->batches;
+  j->state = lr_snapshot_state(l); /* covers this batch: its groups count as trained */
   l->pending_groups = NULL;
   l->n_pending = l->cap_pending = 0;
   if (lr_compute_submit(l, j) < 0) ZR_ASSERT(0);
@@ -204,7 +205,7 @@ static void on_compute_done(uv_async_t *a) {
     ZR_ERROR(LR_LOG, "%s", j->err);
     lr_event(l, "error", "%s", j->err);
   }
-  if (j->kind == CJ_RL_STEP && j->rc == 0) lr_write_groups(l, j->groups, j->n_groups, j->step);
+  if (j->kind == CJ_RL_STEP && j->rc == 0) lr_write_groups(l, j->groups, j->n_groups, j->step, j->batch);
   if (j->kind == CJ_RL_STEP && j->rc == 0 && j->step == l->step) {
     /* every group had zero advantages: no optimizer step, the weights did not change */
     lr_write_metrics(l, j);

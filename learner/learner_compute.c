@@ -155,6 +155,7 @@ int lr_compute_start(zr_learner *l) {
     l->step = zr_trainer_step_count(l->trainer);
     ZR_INFO(LR_LOG, "resumed from %s: step %lld, policy version %llu", ckpt, (long long)l->step,
             (unsigned long long)l->version);
+    if ((rc = lr_trim_trained(l)) < 0) return rc;
   }
   if ((rc = zr_wversion_build(&l->initial_wv, l->policy, l->version, (uint64_t)l->step, publish_dtype(l),
                               (uint32_t)c->learner.chunk_bytes)) < 0)

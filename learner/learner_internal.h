@@ -55,6 +55,7 @@ typedef struct {
   lr_cjob_kind kind;
   zr_hub_group *groups; /* CJ_RL_STEP: owned; released on the loop after the step */
   int n_groups;
+  int64_t batch;        /* its number */
   json_t *state;        /* hub trained set + data cursor at the time the batch was formed */
   /* results */
   int rc;
@@ -124,6 +125,7 @@ struct zr_learner {
   zr_job_state state;
   uint64_t version;       /* newest published policy version */
   int64_t step;           /* optimizer steps done */
+  int64_t batches;        /* batches handed to the trainer (numbered from 1 in trained.jsonl) */
   uint64_t started_wall_ms;
   bool draining, finishing, done_called, data_done;
   uint64_t drain_deadline_ms;
@@ -160,9 +162,10 @@ int lr_next_task(void *user, zr_hub_task *out);
 void lr_free_payload(void *user, void *payload);
 json_t *lr_snapshot_state(zr_learner *l);
 uint64_t lr_config_digest(const zr_config *c);
+int lr_trim_trained(zr_learner *l);
 int lr_restore_state(zr_learner *l, const char *ckpt_dir);
 void lr_write_metrics(zr_learner *l, const lr_cjob *j);
-void lr_write_groups(zr_learner *l, const zr_hub_group *g, int n, int64_t step);
+void lr_write_groups(zr_learner *l, const zr_hub_group *g, int n, int64_t step, int64_t batch);
 int lr_comp_index(zr_learner *l, const char *name);
 int lr_trainer_cfg(const zr_config *c, zr_trainer_cfg *tc);
 

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/error.h"
@@ -184,6 +185,7 @@ json_t *lr_snapshot_state(zr_learner *l) {
   json_object_set_new(j, "cursor", zr_cursor_to_json(&cur));
   json_object_set_new(j, "trained", zr_hub_trained_to_json(l->hub));
   json_object_set_new(j, "policy_version", json_integer((json_int_t)l->version));
+  json_object_set_new(j, "batches", json_integer(l->batches));
   json_object_set_new(j, "job_id", json_string(l->job_id));
   char digest[20];
   snprintf(digest, sizeof digest, "%016llx", (unsigned long long)lr_config_digest(l->cfg));
@@ -206,6 +208,7 @@ int lr_restore_state(zr_learner *l, const char *ckpt_dir) {
   if (saved && strcmp(saved, digest) != 0)
     ZR_WARN(LR_LOG, "resume: the configuration differs from the one %s was written with (digest %s, now %s)",
             ckpt_dir, saved, digest);
+  l->batches = json_integer_value(json_object_get(j, "batches"));
   json_int_t v = json_integer_value(json_object_get(j, "policy_version"));
   l->version = (uint64_t)(v > 0 ? v : 0);
   json_decref(j);
@@ -333,13 +336,50 @@ int lr_trainer_cfg(const zr_config *c, zr_trainer_cfg *tc) {
   return zr_lr_schedule_check(&tc->lr);
 }
 
+/* After a resume from step S: the groups trained after S (their updates were lost with the
+ * process) are dropped from trained.jsonl, so the record matches the weights and a group the
+ * resumed learner trains again appears once. */
+int lr_trim_trained(zr_learner *l) {
+  char path[4200], tmp[4300];
+  snprintf(path, sizeof path, "%s/trained.jsonl", l->run_dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (l->trained) fclose(l->trained);
+  l->trained = NULL;
+  FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+  long kept = 0, dropped = 0;
+  if (in && out) {
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, in) > 0) {
+      json_t *j = json_loads(line, 0, NULL);
+      json_int_t batch = j ? json_integer_value(json_object_get(j, "batch")) : -1;
+      json_decref(j);
+      if (j && batch <= l->batches) {
+        fputs(line, out);
+        kept++;
+      } else {
+        dropped++;
+      }
+    }
+    free(line);
+  }
+  if (in) fclose(in);
+  if (out && fclose(out) == 0 && in) rename(tmp, path);
+  else unlink(tmp);
+  if (dropped) ZR_INFO(LR_LOG, "resume: %ld groups consumed after batch %lld dropped from trained.jsonl (%ld kept)",
+                       dropped, (long long)l->batches, kept);
+  l->trained = fopen(path, "a");
+  return l->trained ? 0 : zr_seterr(-EIO, "cannot open %s", path);
+}
+
 /* The learner's record of every group it consumed (trained.jsonl), and in rejection-sample mode
  * the correct completions (accepted.jsonl, prompt/completion lines ready for SFT). Tests and
  * operators check exactly-once training from these. */
-void lr_write_groups(zr_learner *l, const zr_hub_group *g, int n, int64_t step) {
+void lr_write_groups(zr_learner *l, const zr_hub_group *g, int n, int64_t step, int64_t batch) {
   for (int i = 0; i < n; i++) {
     json_t *o = json_object();
     json_object_set_new(o, "step", json_integer(step));
+    json_object_set_new(o, "batch", json_integer(batch));
     json_object_set_new(o, "task_id", json_string(g[i].task_id));
     json_object_set_new(o, "epoch", json_integer(g[i].epoch));
     json_object_set_new(o, "group_id", json_integer((json_int_t)g[i].group_id));
