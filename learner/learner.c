@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/zap.h"
 #include "learner/learner_internal.h"
 
 /* ---- Redis -------------------------------------------------------------------------------- */
@@ -399,6 +400,13 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
     zo.curve_server = true;
     zo.curve_secret_key = keys[0];
     zo.curve_public_key = keys[1];
+    /* ZAP allow-list (common/zap.h): only clients whose public keys are in [security]
+     * allowed_clients_file get in. Bound before the CURVE sockets, so no handshake goes
+     * unchecked; found again through the context in zr_learner_free and for a reload. */
+    if (!zr_zap_new(loop, zctx, cfg->security.allowed_clients_file)) {
+      rc = -EINVAL;
+      goto fail;
+    }
   }
   if (!(l->work = zr_zsock_new(loop, zctx, ZMQ_ROUTER, &zo, lr_on_work, l)) ||
       !(l->weights = zr_zsock_new(loop, zctx, ZMQ_ROUTER, &zo, lr_on_weights, l)) ||
@@ -493,6 +501,8 @@ void zr_learner_reload(zr_learner *l, const zr_config *cfg) {
   pthread_mutex_unlock(&l->mu);
   lr_event(l, "reloaded", "max_staleness %lld, lr %g, reward weights accuracy %g format %g",
            (long long)cfg->algo.max_staleness, cfg->learner.lr, cfg->algo.reward_accuracy, cfg->algo.reward_format);
+  zr_zap *zap = zr_zap_for_context(l->zctx); /* CURVE on: the client allow-list is re-read too */
+  if (zap && zr_zap_reload(zap) < 0) ZR_WARN(LR_LOG, "reload: allow-list kept: %s", zr_errmsg());
 }
 
 void zr_learner_free(zr_learner **lp) {
@@ -515,6 +525,10 @@ void zr_learner_free(zr_learner **lp) {
   zr_zsock_free(&l->work);
   zr_zsock_free(&l->weights);
   zr_zsock_free(&l->announce);
+  { /* the ZAP handler, after the CURVE sockets (none while CURVE is off) */
+    zr_zap *zap = l->zctx ? zr_zap_for_context(l->zctx) : NULL;
+    zr_zap_free(&zap);
+  }
   zr_hub_free(&l->hub);
   zr_wpub_free(&l->wpub);
   lr_peers_free(l);

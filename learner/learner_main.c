@@ -39,7 +39,7 @@ static void usage(FILE *out) {
           "  --resume=auto   continue from it if there is one, else start fresh (systemd restarts)\n"
           "  --run-dir DIR   where metrics.jsonl, checkpoints and logs go (default [job] run_dir)\n"
           "Signals: SIGTERM/SIGINT drain, checkpoint and exit 0; SIGHUP reloads [algo] max_staleness,\n"
-          "reward_accuracy, reward_format and [learner] lr from FILE.\n");
+          "reward_accuracy, reward_format, [learner] lr and the CURVE client allow-list.\n");
 }
 
 typedef struct {

@@ -17,6 +17,7 @@ int zr_cmd_status(int argc, char **argv);
 int zr_cmd_plot(int argc, char **argv);
 int zr_cmd_run(int argc, char **argv);
 int zr_cmd_eval(int argc, char **argv);
+int zr_cmd_keygen(int argc, char **argv);
 
 /* 1 if --help or -h is among argv[1..argc). */
 int zr_cmd_wants_help(int argc, char **argv);

@@ -26,6 +26,7 @@ static const subcommand subcommands[] = {
     {"status", "show a job's state, queues, live workers and last metrics from Redis", zr_cmd_status},
     {"plot", "plot a run directory's metrics.jsonl (reward, accuracy, length, KL, entropy) with gnuplot", zr_cmd_plot},
     {"data", "import public datasets as task JSONL; generate arith/countdown tasks and SFT traces", zr_cmd_data},
+    {"keygen", "make a ZeroMQ CURVE key pair (PREFIX.key, PREFIX.pub) for [security]", zr_cmd_keygen},
 };
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
 
