@@ -36,6 +36,7 @@ struct zr_wsync {
   zr_wsync_stats st;
   bool has_held;
   uint64_t held;
+  char held_learner[80], cur_learner[80]; /* learner_id of the held version and of the fetch */
   /* the fetch in progress (cur != NULL) */
   zr_wready *cur;
   bool complete;
@@ -295,8 +296,13 @@ fail:
 int zr_wsync_offer(zr_wsync *w, const Zerorl__WeightVersion *wv, uint64_t now_ms) {
   ZR_ASSERT(w);
   if (!wv) return BAD(-EINVAL, "wsync: no WeightVersion");
-  if (w->has_held && wv->version <= w->held) return 0;
-  if (w->cur && wv->version <= w->cur->version) return 0;
+  /* A version from another learner process (restarted from a checkpoint) replaces whatever is
+   * held or being fetched even when its number is lower: that learner rolled its versions back. */
+  const char *lid = wv->learner_id ? wv->learner_id : "";
+  bool other_held = lid[0] && w->held_learner[0] && strcmp(lid, w->held_learner) != 0;
+  bool other_cur = lid[0] && w->cur_learner[0] && strcmp(lid, w->cur_learner) != 0;
+  if (w->has_held && wv->version <= w->held && !other_held) return 0;
+  if (w->cur && wv->version <= w->cur->version && !other_cur) return 0;
   zr_wready *r;
   int rc = validate(w, wv, &r);
   if (rc < 0) return rc;
@@ -336,6 +342,7 @@ int zr_wsync_offer(zr_wsync *w, const Zerorl__WeightVersion *wv, uint64_t now_ms
   w->n_done = w->hash_cursor = 0;
   w->complete = false;
   w->started_ms = now_ms;
+  snprintf(w->cur_learner, sizeof w->cur_learner, "%s", lid);
   w->st.versions_started++;
   return 1;
 }
@@ -478,6 +485,7 @@ int zr_wsync_take(zr_wsync *w, zr_wready **out) {
   w->cur = NULL;
   w->has_held = true;
   w->held = (*out)->version;
+  memcpy(w->held_learner, w->cur_learner, sizeof w->held_learner);
   drop_fetch(w);
   return 0;
 }
@@ -489,6 +497,7 @@ int zr_wsync_apply(zr_wsync *w, zr_tf *m, uint64_t *version_out) {
   if (rc < 0) return rc;
   w->has_held = true;
   w->held = w->cur->version;
+  memcpy(w->held_learner, w->cur_learner, sizeof w->held_learner);
   if (version_out) *version_out = w->held;
   drop_fetch(w);
   return 0;

@@ -112,6 +112,19 @@ static void on_final_reply(zr_redis *r, redisReply *reply, void *user) {
   if (l->done_cb) l->done_cb(l->done_user, l->exit_code);
 }
 
+/* Redis answers in order: once this PING is answered (or fails), the final writes are through
+ * and the caller may free the client. While Redis is down (until final_deadline_ms) this is
+ * retried from the tick timer; the reconnect rewrites the job and queue hashes first. */
+static void final_flush(zr_learner *l) {
+  l->awaiting_redis = false;
+  if (l->redis && zr_redis_connected(l->redis) && zr_redis_command(l->redis, on_final_reply, l, "PING") == 0) return;
+  if (l->redis && zr_clock_mono_ms() < l->final_deadline_ms) {
+    l->awaiting_redis = true;
+    return;
+  }
+  if (l->done_cb) l->done_cb(l->done_user, l->exit_code);
+}
+
 static void finish(zr_learner *l, int code) {
   if (l->done_called) return;
   l->done_called = true;
@@ -121,10 +134,9 @@ static void finish(zr_learner *l, int code) {
   lr_event(l, code == 0 ? "job_done" : "job_failed", "step %lld, policy version %llu", (long long)l->step,
            (unsigned long long)l->version);
   if (l->hb) zr_heartbeat_stop(l->hb, ZR_HEARTBEAT_DELETE, NULL, NULL);
-  /* Redis answers in order: once this PING is answered (or fails), the final writes above are
-   * through, and the caller may free the client. */
-  if (l->redis && zr_redis_connected(l->redis) && zr_redis_command(l->redis, on_final_reply, l, "PING") == 0) return;
-  if (l->done_cb) l->done_cb(l->done_user, code);
+  /* Redis down: wait a little for it (the tick timer retries), so the final state reaches it */
+  l->final_deadline_ms = zr_clock_mono_ms() + 10000;
+  final_flush(l);
 }
 
 /* The final checkpoint, then finish. */
@@ -248,6 +260,10 @@ static void on_compute_done(uv_async_t *a) {
 static void on_tick(uv_timer_t *t) {
   zr_learner *l = t->data;
   uint64_t now = zr_clock_mono_ms();
+  if (l->done_called) {
+    if (l->awaiting_redis) final_flush(l);
+    return;
+  }
   zr_hub_tick(l->hub, now);
   lr_expire_peers(l, now);
   lr_dispatch_scores(l);

@@ -94,8 +94,15 @@ static void rl_step(zr_learner *l, lr_cjob *j) {
     snprintf(j->err, sizeof j->err, "weight version %llu: %s", (unsigned long long)version, zr_errmsg());
     goto out;
   }
+  /* every N optimizer steps, and every N batches that changed nothing (all groups skipped), so
+   * that a crash never loses more than N batches of consumed work */
   int64_t every = l->cfg->learner.checkpoint_every;
-  if (every > 0 && j->step / every != (j->step - (int64_t)l->cfg->algo.updates_per_batch) / every) checkpoint(l, j);
+  bool stepped = j->step > l->step;
+  json_object_set_new(j->state, "policy_version", json_integer((json_int_t)(stepped ? version : l->version)));
+  if (every > 0 && ((stepped && j->step / every != l->step / every) || j->batch - l->ckpt_batch >= every)) {
+    checkpoint(l, j);
+    if (j->ckpt_dir[0]) l->ckpt_batch = j->batch;
+  }
 out:
   for (int i = 0; bufs && i < n; i++) free(bufs[i]);
   free(bufs);
@@ -155,6 +162,10 @@ int lr_compute_start(zr_learner *l) {
     l->step = zr_trainer_step_count(l->trainer);
     ZR_INFO(LR_LOG, "resumed from %s: step %lld, policy version %llu", ckpt, (long long)l->step,
             (unsigned long long)l->version);
+    l->ckpt_batch = l->batches;
+    if ((rc = lr_trim_trained(l)) < 0) return rc;
+  } else {
+    l->batches = 0; /* a fresh start: groups a dead run consumed are trained again, drop their records */
     if ((rc = lr_trim_trained(l)) < 0) return rc;
   }
   if ((rc = zr_wversion_build(&l->initial_wv, l->policy, l->version, (uint64_t)l->step, publish_dtype(l),

@@ -127,7 +127,8 @@ struct zr_learner {
   int64_t step;           /* optimizer steps done */
   int64_t batches;        /* batches handed to the trainer (numbered from 1 in trained.jsonl) */
   uint64_t started_wall_ms;
-  bool draining, finishing, done_called, data_done;
+  bool draining, finishing, done_called, data_done, awaiting_redis;
+  uint64_t final_deadline_ms;
   uint64_t drain_deadline_ms;
   int exit_code;
   zr_learner_done_cb done_cb;
@@ -151,6 +152,7 @@ struct zr_learner {
   zr_tf *policy, *ref;
   zr_trainer *trainer;
   zr_wversion *initial_wv;
+  int64_t ckpt_batch; /* compute thread: the batch of the last checkpoint */
 };
 
 /* learner_job.c */

@@ -220,6 +220,10 @@ static void on_rollout(zr_learner *l, lr_peer *p, Zerorl__Envelope *env) {
   const char *why = check_rollout(l, r, detail, sizeof detail);
   if (why) {
     lr_count_bad(l, p->worker_id, why, detail);
+    /* a rollout of a lease this learner issued: give its group back now rather than at lease
+     * expiry (e.g. an actor still on the weights of a learner that was restarted) */
+    zr_hub_ref ref = {r->task_id, r->epoch, r->group_id};
+    zr_hub_release(l->hub, r->lease_id, &ref, 1, zr_clock_mono_ms());
     return;
   }
   lr_payload *pl = malloc(sizeof *pl);

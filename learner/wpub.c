@@ -237,6 +237,7 @@ int zr_wpub_encode_announcement(const zr_wpub *p, uint64_t version, const char *
                                 const char *job_id, const char *sender_id, uint8_t **buf, size_t *len) {
   Zerorl__WeightVersion wv;
   int rc = zr_wpub_announcement(p, version, endpoint, &wv);
+  wv.learner_id = (char *)sender_id; /* a restarted learner is a new sender: actors resync to it */
   if (rc < 0) return rc;
   Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
   env.body_case = ZERORL__ENVELOPE__BODY_WEIGHT_VERSION;
