@@ -103,6 +103,8 @@ static const key_def keys[] = {
     STRING(model, path, STR_TEXT, 0, 4096, "",
            "Hugging Face model directory of the initial policy (config.json, safetensors, tokenizer.json)."),
     STRING(model, ref_path, STR_TEXT, 0, 4096, "", "Reference model for the KL term; empty: the initial policy."),
+    STRING(model, optimizer_from, STR_TEXT, 0, 4096, "",
+           "A checkpoint whose AdamW moments the trainer starts from (RL after SFT: a fresh Adam's first steps can wreck a cold-start model); empty: a fresh optimizer."),
     STRING(model, backend, STR_IDENT, 1, 16, "cpu", "Compute backend: `cpu` or `cuda`."),
     INT(model, threads, 0, 1024, "0", "CPU backend threads of the learner; 0: every core."),
 
@@ -174,6 +176,11 @@ static const key_def keys[] = {
     INT(learner, max_task_retries, 0, 1000, "5", "Re-issues of a task (expired leases, stale groups) before it is dropped."),
     DURATION(learner, drain_timeout, SEC(1), HOUR(1), "60s", "How long SIGTERM waits for work in flight before the final checkpoint."),
     INT(learner, seed, 0, INT64_MAX, "0", "Seed of sampling and everything random in the learner."),
+    INT(learner, probe_every, 0, INT64_MAX, "0",
+        "sft: greedy accuracy on the first `probe_tasks` tasks of `[data] heldout` every N steps (metrics.jsonl `probe_accuracy`); 0: never."),
+    INT(learner, probe_tasks, 1, 1000000, "200", "sft: held-out tasks per probe."),
+    DOUBLE(learner, stop_at_accuracy, 0, 1, "0",
+           "sft: end the run (with a checkpoint) once a probe reaches this accuracy, e.g. to stop a cold start in the steep part of its curve; 0: never."),
 
     INT(reward, slots, 1, 1024, "4",
         "Checks a reward worker runs at once (its worker threads); `zerorl-reward --slots` overrides it."),

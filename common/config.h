@@ -44,6 +44,7 @@ typedef struct zr_config {
   struct {
     char *path;     /* Hugging Face model directory of the initial policy */
     char *ref_path; /* reference model for KL; "" = the initial policy */
+    char *optimizer_from; /* checkpoint whose AdamW moments the trainer starts with; "" = fresh */
     char *backend;  /* "cpu" or "cuda" */
     int64_t threads; /* CPU backend threads; 0 = all cores */
   } model;
@@ -106,6 +107,9 @@ typedef struct zr_config {
     int64_t max_task_retries;
     int64_t drain_timeout_ms;
     int64_t seed;
+    int64_t probe_every;      /* sft: greedy accuracy on [data] heldout every N steps; 0 = never */
+    int64_t probe_tasks;      /* sft: held-out tasks per probe */
+    double stop_at_accuracy;  /* sft: end the run once a probe reaches it; 0 = never */
   } learner;
   struct {
     int64_t slots;               /* checks a reward worker runs at once */

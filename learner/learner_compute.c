@@ -156,6 +156,11 @@ int lr_compute_start(zr_learner *l) {
     if ((rc = zr_tf_load(&l->ref, ref, l->be)) < 0) return rc;
   }
   if ((rc = zr_trainer_new(&l->trainer, l->policy, l->ref, &tc)) < 0) return rc;
+  if (!ckpt[0] && c->model.optimizer_from[0]) {
+    if ((rc = zr_trainer_load_moments(l->trainer, c->model.optimizer_from)) < 0)
+      return zr_seterr(rc, "[model] optimizer_from: %s", zr_errmsg());
+    ZR_INFO(LR_LOG, "AdamW moments from %s", c->model.optimizer_from);
+  }
   if (ckpt[0]) {
     if ((rc = zr_trainer_load_state(l->trainer, ckpt)) < 0) return rc;
     if ((rc = lr_restore_state(l, ckpt)) < 0) return rc;

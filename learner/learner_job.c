@@ -328,7 +328,9 @@ int lr_trainer_cfg(const zr_config *c, zr_trainer_cfg *tc) {
   tc->micro_batch_tokens = (int)(c->learner.micro_batch_tokens > 1 << 30 ? 1 << 30 : c->learner.micro_batch_tokens);
   tc->minibatches = (int)c->algo.updates_per_batch;
   tc->ref_refresh_steps = (int)c->algo.ref_refresh_steps;
-  tc->logprob_temperature = c->algo.temperature > 0 ? (float)c->algo.temperature : 1.0f;
+  /* the trainer scores the raw policy, as the actors' behaviour log-probs do (sampler.h's
+   * logprob_policy); the sampling temperature only shapes exploration */
+  tc->logprob_temperature = 1.0f;
   static const zr_lr_kind kinds[] = {ZR_LR_CONSTANT_WITH_WARMUP, ZR_LR_LINEAR, ZR_LR_COSINE};
   tc->lr.kind = kinds[c->learner.lr_schedule];
   tc->lr.min_lr_ratio = 0.1;

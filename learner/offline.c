@@ -52,6 +52,9 @@ static int mkdirs(const char *path) {
 
 /* ---- sft ---------------------------------------------------------------------------------- */
 
+static int eval_model(const zr_config *c, zr_tf *m, const zr_tok *tok, const zr_taskset *ts, size_t n_tasks,
+                      double temperature, int k, json_t **result);
+
 typedef struct {
   int32_t *ids; /* prompt then completion (+ EOS) */
   int np, nc;
@@ -85,6 +88,7 @@ static int run_sft(const zr_config *c, const char *run_dir, bool resume) {
   zr_tok *tok = NULL;
   zr_tok_encoder *enc = NULL;
   zr_sftset *set = NULL;
+  zr_taskset *probe_set = NULL;
   sft_ex *ex = NULL;
   size_t n = 0;
   FILE *mf = NULL;
@@ -155,6 +159,13 @@ static int run_sft(const zr_config *c, const char *run_dir, bool resume) {
   }
   signal(SIGTERM, on_stop_signal);
   signal(SIGINT, on_stop_signal);
+  if (c->learner.probe_every > 0) {
+    if (!c->data.heldout[0]) {
+      zr_seterr(-EINVAL, "[learner] probe_every is set but [data] heldout is empty (the probe's tasks)");
+      goto out;
+    }
+    if ((rc = zr_taskset_load(&probe_set, c->data.heldout)) < 0) goto out;
+  }
   int bs = (int)c->algo.groups_per_batch;
   zr_sft_sample *batch = calloc((size_t)bs, sizeof *batch);
   if (!batch) goto out;
@@ -177,6 +188,21 @@ static int run_sft(const zr_config *c, const char *run_dir, bool resume) {
     json_object_set_new(o, "stage", json_string("sft"));
     json_object_set_new(o, "time", json_real((double)(zr_clock_mono_ms() - t0) / 1000.0));
     zr_step_metrics_to_json(&sm, o);
+    bool stop_now = false;
+    if (probe_set && zr_trainer_step_count(tr) % c->learner.probe_every == 0) {
+      json_t *res = NULL;
+      if (eval_model(c, m, tok, probe_set, (size_t)c->learner.probe_tasks, 0.0, 1, &res) == 0) {
+        double acc = json_number_value(json_object_get(json_object_get(res, "overall"), "pass@1"));
+        json_object_set_new(o, "probe_accuracy", json_real(acc));
+        ZR_INFO(OFF_LOG, "sft step %lld: held-out probe accuracy %.3f", (long long)zr_trainer_step_count(tr), acc);
+        stop_now = c->learner.stop_at_accuracy > 0 && acc >= c->learner.stop_at_accuracy;
+        if (stop_now) ZR_INFO(OFF_LOG, "probe accuracy reached [learner] stop_at_accuracy = %g: stopping",
+                              c->learner.stop_at_accuracy);
+      } else {
+        ZR_WARN(OFF_LOG, "probe failed: %s", zr_errmsg());
+      }
+      json_decref(res);
+    }
     char *line = zr_json_dump_line(o);
     if (line) fprintf(mf, "%s\n", line), fflush(mf);
     free(line);
@@ -185,6 +211,7 @@ static int run_sft(const zr_config *c, const char *run_dir, bool resume) {
     if (step % 50 == 0 || step == 1)
       ZR_INFO(OFF_LOG, "sft step %lld/%lld: loss %.4f, lr %.3g, %.0f tokens/s", (long long)step,
               (long long)c->learner.total_steps, sm.loss, sm.lr, sm.tokens_per_s);
+    if (stop_now) break;
     if (c->learner.checkpoint_every > 0 && step % c->learner.checkpoint_every == 0 && step < c->learner.total_steps &&
         (rc = zr_ckpt_save(run_dir, step, m, c->model.path, sft_save_extra, &x, (int)c->learner.keep_checkpoints, path,
                            sizeof path)) < 0) {
@@ -210,6 +237,7 @@ out:
   zr_tok_encoder_free(&enc);
   zr_tok_free(&tok);
   zr_sftset_free(&set);
+  zr_taskset_free(&probe_set);
   return code;
 }
 
@@ -226,25 +254,19 @@ typedef struct {
   double tasks, pass1, passk, majk, len, format;
 } kind_sum;
 
-int zr_learner_eval(const zr_config *c, const char *model_dir, const char *task_path, double temperature, int k,
-                    const char *out_path, json_t **result) {
+/* Evaluates model m (with its tokenizer) on the first n_tasks tasks of ts (0 = all). */
+static int eval_model(const zr_config *c, zr_tf *m, const zr_tok *tok, const zr_taskset *ts, size_t n_tasks,
+                      double temperature, int k, json_t **result) {
   int rc, code = 1;
-  zr_backend *be = NULL;
-  zr_tf *m = NULL;
-  zr_tok *tok = NULL;
   zr_tok_encoder *enc = NULL;
-  zr_taskset *ts = NULL;
   zr_engine *eng = NULL;
   zr_reward_scorer *scorer = NULL;
   task_eval *te = NULL;
-  size_t n = 0;
+  size_t n = zr_taskset_count(ts);
+  if (n_tasks && n_tasks < n) n = n_tasks;
   char *stops[LR_MAX_STOPS];
   int n_stops = 0;
-  if ((rc = zr_taskset_load(&ts, task_path)) < 0) goto out;
-  n = zr_taskset_count(ts);
-  if ((rc = zr_tok_load(&tok, model_dir)) < 0 || (rc = zr_tok_encoder_new(&enc, tok)) < 0) goto out;
-  if ((rc = zr_backend_cpu_new(&be, (int)c->model.threads)) < 0) goto out;
-  if ((rc = zr_tf_load(&m, model_dir, be)) < 0) goto out;
+  if ((rc = zr_tok_encoder_new(&enc, tok)) < 0) goto out;
   zr_reward_config rcfg;
   zr_reward_config_default(&rcfg);
   rcfg.w_accuracy = 1;
@@ -356,17 +378,9 @@ int zr_learner_eval(const zr_config *c, const char *model_dir, const char *task_
     json_object_set_new(o, "format_rate", json_real(ks[w].format / ks[w].tasks));
     json_object_set_new(j, kinds[w], o);
   }
-  json_object_set_new(j, "model", json_string(model_dir));
-  json_object_set_new(j, "tasks_file", json_string(task_path));
   json_object_set_new(j, "temperature", json_real(temperature));
   json_object_set_new(j, "samples_per_task", json_integer(k));
-  if (out_path && json_dump_file(j, out_path, JSON_INDENT(2)) != 0) {
-    zr_seterr(-EIO, "cannot write %s", out_path);
-    json_decref(j);
-    goto out;
-  }
-  if (result) *result = j;
-  else json_decref(j);
+  *result = j;
   code = 0;
 out:
   for (size_t i = 0; te && i < n; i++) {
@@ -378,12 +392,36 @@ out:
   for (int i = 0; i < n_stops; i++) free(stops[i]);
   zr_engine_free(&eng);
   zr_reward_scorer_free(&scorer);
+  zr_tok_encoder_free(&enc);
+  return code ? (rc < 0 ? rc : -EINVAL) : 0;
+}
+
+int zr_learner_eval(const zr_config *c, const char *model_dir, const char *task_path, double temperature, int k,
+                    const char *out_path, json_t **result) {
+  zr_backend *be = NULL;
+  zr_tf *m = NULL;
+  zr_tok *tok = NULL;
+  zr_taskset *ts = NULL;
+  json_t *j = NULL;
+  int rc;
+  if ((rc = zr_taskset_load(&ts, task_path)) < 0 || (rc = zr_tok_load(&tok, model_dir)) < 0 ||
+      (rc = zr_backend_cpu_new(&be, (int)c->model.threads)) < 0 || (rc = zr_tf_load(&m, model_dir, be)) < 0 ||
+      (rc = eval_model(c, m, tok, ts, 0, temperature, k, &j)) < 0)
+    goto out;
+  json_object_set_new(j, "model", json_string(model_dir));
+  json_object_set_new(j, "tasks_file", json_string(task_path));
+  if (out_path && json_dump_file(j, out_path, JSON_INDENT(2)) != 0) {
+    rc = zr_seterr(-EIO, "cannot write %s", out_path);
+    goto out;
+  }
+  if (result) *result = j, j = NULL;
+out:
+  json_decref(j);
   zr_tf_free(&m);
   zr_backend_free(&be);
-  zr_tok_encoder_free(&enc);
   zr_tok_free(&tok);
   zr_taskset_free(&ts);
-  return code ? (rc < 0 ? rc : -EINVAL) : 0;
+  return rc;
 }
 
 int zr_learner_run_offline(const zr_config *c, const zr_learner_opts *o) {

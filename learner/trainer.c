@@ -620,6 +620,7 @@ int zr_trainer_save_state(zr_trainer *t, const char *dir) {
   json_object_set_new(j, "format", json_string("zerorl-trainer-state"));
   json_object_set_new(j, "version", json_integer(1));
   json_object_set_new(j, "step", json_integer((json_int_t)t->steps));
+  json_object_set_new(j, "optimizer_step", json_integer((json_int_t)zr_adamw_step_count(t->opt)));
   json_object_set_new(j, "base_lr", json_real(t->cfg.lr.base_lr));
   json_object_set_new(j, "lr_schedule", json_string(zr_lr_kind_name(t->cfg.lr.kind)));
   json_object_set_new(j, "warmup_steps", json_integer((json_int_t)t->cfg.lr.warmup_steps));
@@ -643,10 +644,14 @@ int zr_trainer_load_state(zr_trainer *t, const char *dir) {
   snprintf(path, sizeof path, "%s/trainer_state.json", dir);
   json_t *j = zr_json_load_file(path);
   if (!j) return -EINVAL;
-  int64_t step;
+  int64_t step, opt_step;
   double base_lr;
   const char *kind;
   int rc = zr_json_get_int(j, "step", path, &step);
+  /* the optimizer's own count differs from step when its moments came from another run
+   * (zr_trainer_load_moments); older files have no optimizer_step and the two agree */
+  if (!rc && json_object_get(j, "optimizer_step")) rc = zr_json_get_int(j, "optimizer_step", path, &opt_step);
+  else opt_step = step;
   if (!rc) rc = zr_json_get_num(j, "base_lr", path, &base_lr);
   if (!rc) rc = zr_json_get_str(j, "lr_schedule", path, &kind);
   if (!rc && strcmp(kind, zr_lr_kind_name(t->cfg.lr.kind)) != 0)
@@ -658,9 +663,9 @@ int zr_trainer_load_state(zr_trainer *t, const char *dir) {
   if (rc) return rc;
   snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
   if ((rc = zr_adamw_load(t->opt, path))) return rc;
-  if (zr_adamw_step_count(t->opt) != step)
+  if (zr_adamw_step_count(t->opt) != opt_step)
     return zr_seterr(-EINVAL, "%s: optimizer step %lld but trainer_state.json says %lld", dir,
-                     (long long)zr_adamw_step_count(t->opt), (long long)step);
+                     (long long)zr_adamw_step_count(t->opt), (long long)opt_step);
   if (t->ref && t->cfg.ref_refresh_steps > 0) {
     snprintf(path, sizeof path, "%s/reference", dir);
     if ((rc = zr_tf_load_weights(t->ref, path))) return rc;
@@ -668,4 +673,11 @@ int zr_trainer_load_state(zr_trainer *t, const char *dir) {
   t->steps = step;
   t->cfg.lr.base_lr = base_lr;
   return 0;
+}
+
+int zr_trainer_load_moments(zr_trainer *t, const char *dir) {
+  if (!t || !dir) return zr_seterr(-EINVAL, "trainer: NULL argument");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+  return zr_adamw_load(t->opt, path);
 }

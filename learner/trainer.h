@@ -123,5 +123,10 @@ void zr_step_metrics_to_json(const zr_step_metrics *m, json_t *obj);
  * into a trainer of the same configuration then continues bit-identically on CPU. */
 int zr_trainer_save_state(zr_trainer *t, const char *dir);
 int zr_trainer_load_state(zr_trainer *t, const char *dir);
+/* Only the AdamW moments (and the optimizer's bias-correction count) of a checkpoint written by
+ * zr_trainer_save_state, e.g. an SFT run's, so RL continues with them: a fresh Adam's first,
+ * sign-like steps can wreck a cold-start checkpoint (notes: feasibility-tiny-grpo-cpu). The
+ * trainer's own step count and schedule stay where they are. */
+int zr_trainer_load_moments(zr_trainer *t, const char *dir);
 
 #endif
