@@ -23,6 +23,9 @@
 #include <zmq.h>
 
 #include "actor/actor.h"
+#ifdef ZERORL_HAVE_CUDA
+#include "cuda/backend_cuda.h"
+#endif
 #include "common/config.h"
 #include "common/error.h"
 #include "common/keys.h"
@@ -242,9 +245,13 @@ int main(int argc, char **argv) {
   if (strcmp(backend, "cpu") == 0) {
     rc = zr_backend_cpu_new(&be, (int)threads);
   } else if (strcmp(backend, "cuda") == 0) {
+#ifdef ZERORL_HAVE_CUDA
+    rc = zr_backend_cuda_new(&be, (int)device);
+#else
     (void)device;
     rc = zr_seterr(-ENOTSUP, "--backend cuda: this zerorl-actor was built without CUDA support (rebuild with "
                              "-DZERORL_CUDA=ON on a machine with nvcc), use --backend cpu");
+#endif
   } else {
     rc = zr_seterr(-EINVAL, "--backend %s: expected cpu or cuda", backend);
   }

@@ -107,6 +107,7 @@ static const key_def keys[] = {
            "A checkpoint whose AdamW moments the trainer starts from (RL after SFT: a fresh Adam's first steps can wreck a cold-start model); empty: a fresh optimizer."),
     STRING(model, backend, STR_IDENT, 1, 16, "cpu", "Compute backend: `cpu` or `cuda`."),
     INT(model, threads, 0, 1024, "0", "CPU backend threads of the learner; 0: every core."),
+    INT(model, device, 0, 1024, "0", "CUDA device of the learner when `backend = cuda`."),
 
     STRING(data, train, STR_TEXT, 0, 4096, "",
            "Training file: tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft); for rl also `gen:KIND:DIFFICULTY:N[:SEED]`, a built-in generator (`arith`, `countdown`)."),

@@ -47,6 +47,7 @@ typedef struct zr_config {
     char *optimizer_from; /* checkpoint whose AdamW moments the trainer starts with; "" = fresh */
     char *backend;  /* "cpu" or "cuda" */
     int64_t threads; /* CPU backend threads; 0 = all cores */
+    int64_t device;  /* CUDA device of the learner */
   } model;
   struct {
     char *train;    /* tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft) */

@@ -9,6 +9,23 @@
 #include "common/log.h"
 #include "learner/ckpt.h"
 #include "learner/learner_internal.h"
+#ifdef ZERORL_HAVE_CUDA
+#include "cuda/backend_cuda.h"
+#endif
+
+/* [model] backend: cpu (with [model] threads) or cuda (device [model] device). */
+int lr_backend_new(const zr_config *c, zr_backend **be) {
+  if (strcmp(c->model.backend, "cpu") == 0) return zr_backend_cpu_new(be, (int)c->model.threads);
+  if (strcmp(c->model.backend, "cuda") == 0) {
+#ifdef ZERORL_HAVE_CUDA
+    return zr_backend_cuda_new(be, (int)c->model.device);
+#else
+    return zr_seterr(-ENOTSUP, "[model] backend = cuda: this build has no CUDA support (rebuild with -DZERORL_CUDA=ON "
+                               "on a machine with nvcc), or use cpu");
+#endif
+  }
+  return zr_seterr(-EINVAL, "[model] backend = %s: expected cpu or cuda", c->model.backend);
+}
 
 static zr_dtype publish_dtype(const zr_learner *l) { return l->cfg->learner.publish_dtype == 1 ? ZR_DT_BF16 : ZR_DT_F32; }
 
@@ -137,10 +154,7 @@ static void *compute_main(void *arg) {
 int lr_compute_start(zr_learner *l) {
   const zr_config *c = l->cfg;
   int rc;
-  if (strcmp(c->model.backend, "cpu") != 0)
-    return zr_seterr(-EINVAL, "[model] backend = %s: this learner was built with the cpu backend only",
-                     c->model.backend);
-  if ((rc = zr_backend_cpu_new(&l->be, (int)c->model.threads)) < 0) return rc;
+  if ((rc = lr_backend_new(c, &l->be)) < 0) return rc;
   char ckpt[4096] = "";
   if (l->resume || l->resume_auto) {
     if ((rc = zr_ckpt_latest(l->run_dir, ckpt, sizeof ckpt)) < 0 && !l->resume_auto)

@@ -181,6 +181,7 @@ void lr_expire_peers(zr_learner *l, uint64_t now);
 void lr_peers_free(zr_learner *l);
 
 /* learner_compute.c */
+int lr_backend_new(const zr_config *c, zr_backend **be);
 int lr_compute_start(zr_learner *l);
 void lr_compute_stop(zr_learner *l);
 int lr_compute_submit(zr_learner *l, lr_cjob *j); /* -EBUSY while a job runs */
