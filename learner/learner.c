@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/netcfg.h"
 #include "common/zap.h"
 #include "learner/learner_internal.h"
 
@@ -314,16 +315,6 @@ static int client_endpoint(const zr_config *c, const char *bind, char *out, size
   return 0;
 }
 
-static zr_zsock_opts sock_opts(const zr_config *c) {
-  zr_zsock_opts z = zr_zsock_opts_default();
-  z.max_msg_bytes = c->net.max_msg_size;
-  z.sndhwm = (int)c->net.sndhwm;
-  z.rcvhwm = (int)c->net.rcvhwm;
-  z.linger_ms = (int)c->net.linger_ms;
-  z.reconnect_ivl_ms = (int)c->net.reconnect_ivl_ms;
-  z.reconnect_ivl_max_ms = (int)c->net.reconnect_ivl_max_ms;
-  return z;
-}
 
 static void close_cb(uv_handle_t *h) {
   zr_learner *l = h->data;
@@ -358,7 +349,7 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
   int rc = 0;
   char path[4200];
   zr_hub_config hc;
-  zr_zsock_opts zo = sock_opts(cfg);
+  zr_zsock_opts zo = zr_netcfg_zsock(cfg);
   char keys[2][ZR_ZSOCK_Z85_KEY_LEN + 1];
   if (!cfg->model.path[0]) {
     rc = zr_seterr(-EINVAL, "[model] path is not set: the model directory to train");
@@ -436,18 +427,7 @@ zr_learner *zr_learner_new(uv_loop_t *loop, void *zctx, const zr_config *cfg, co
     goto fail;
 
   zr_redis_opts ro;
-  zr_redis_opts_init(&ro);
-  ro.host = cfg->redis.host;
-  ro.port = (int)cfg->redis.port;
-  ro.unix_path = cfg->redis.socket[0] ? cfg->redis.socket : NULL;
-  ro.user = cfg->redis.user[0] ? cfg->redis.user : NULL;
-  ro.password = cfg->redis.password[0] ? cfg->redis.password : NULL;
-  ro.db = (int)cfg->redis.db;
-  ro.client_name = "zerorl-learner";
-  ro.connect_timeout_ms = (uint32_t)cfg->redis.connect_timeout_ms;
-  ro.command_timeout_ms = (uint32_t)cfg->redis.command_timeout_ms;
-  ro.backoff_min_ms = (uint32_t)cfg->redis.backoff_min_ms;
-  ro.backoff_max_ms = (uint32_t)cfg->redis.backoff_max_ms;
+  zr_netcfg_redis(&ro, cfg, "zerorl-learner");
   if (!(l->redis = zr_redis_new(loop, &ro, on_redis_connect, l))) {
     rc = -EINVAL;
     goto fail;

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/netcfg.h"
 #include "common/frame.h"
 #include "common/heartbeat.h"
 #include "common/keys.h"
@@ -230,12 +231,7 @@ int zr_rworker_opts_from_config(zr_rworker_opts *o, const zr_config *c, char *ep
   }
   o->endpoint = epbuf;
   zr_zsock_opts *z = &o->zsock;
-  z->max_msg_bytes = c->net.max_msg_size;
-  z->sndhwm = (int)c->net.sndhwm;
-  z->rcvhwm = (int)c->net.rcvhwm;
-  z->linger_ms = (int)c->net.linger_ms;
-  z->reconnect_ivl_ms = (int)c->net.reconnect_ivl_ms;
-  z->reconnect_ivl_max_ms = (int)c->net.reconnect_ivl_max_ms;
+  *z = zr_netcfg_zsock(c);
   if (c->security.curve_secret_key_file[0]) {
     int rc;
     if ((rc = zr_zsock_read_key(c->security.curve_secret_key_file, keybuf[0])) < 0 ||
@@ -247,17 +243,7 @@ int zr_rworker_opts_from_config(zr_rworker_opts *o, const zr_config *c, char *ep
     z->curve_server_key = keybuf[2];
   }
   zr_redis_opts *r = &o->redis;
-  r->host = c->redis.host;
-  r->port = (int)c->redis.port;
-  r->unix_path = c->redis.socket[0] ? c->redis.socket : NULL;
-  r->user = c->redis.user[0] ? c->redis.user : NULL;
-  r->password = c->redis.password[0] ? c->redis.password : NULL;
-  r->db = (int)c->redis.db;
-  r->client_name = "zerorl-reward";
-  r->connect_timeout_ms = (uint32_t)c->redis.connect_timeout_ms;
-  r->command_timeout_ms = (uint32_t)c->redis.command_timeout_ms;
-  r->backoff_min_ms = (uint32_t)c->redis.backoff_min_ms;
-  r->backoff_max_ms = (uint32_t)c->redis.backoff_max_ms;
+  zr_netcfg_redis(r, c, "zerorl-reward");
   o->key_prefix = c->redis.prefix;
   o->heartbeat_interval_ms = (uint32_t)c->redis.heartbeat_interval_ms;
   o->heartbeat_ttl_ms = (uint32_t)c->redis.heartbeat_ttl_ms;
