@@ -17,7 +17,7 @@ RUN=${1:?usage: examples/distill.sh RUN_DIR (a demo run directory)}
 RUN=$(cd "$RUN" && pwd)
 Z=${ZERORL_BIN:-$ROOT/build/tools/zerorl}
 CFG=$ROOT/examples/demo.ini
-N_TASKS=${DISTILL_TASKS:-4000} STEPS=${DISTILL_STEPS:-300}
+N_TASKS=${DISTILL_TASKS:-4000} STEPS=${DISTILL_STEPS:-400}
 [ "${ZERORL_DEMO_SHORT:-0}" = 1 ] && N_TASKS=100 STEPS=10
 RL_MODEL=$RUN/rl/checkpoints/$(cat "$RUN/rl/checkpoints/latest")
 OUT=$RUN/distill
@@ -25,6 +25,9 @@ mkdir -p "$OUT"
 head -n "$N_TASKS" "$RUN/data/train.jsonl" > "$OUT/tasks.jsonl"
 
 echo "== 1. rejection sampling with $RL_MODEL on $N_TASKS training tasks"
+if [ -s "$OUT/distill.jsonl" ]; then
+  echo "(kept from an earlier run: $OUT/distill.jsonl; remove $OUT to start over)"
+else
 "$Z" run "$CFG" --run-dir "$OUT/rs" --quiet --set algo.mode=rejection-sample --set "model.path=$RL_MODEL" \
   --set "data.train=$OUT/tasks.jsonl" --set data.epochs=1 --set algo.group_size=4 \
   --set "net.learner_tasks=ipc://$OUT/tasks.ipc" --set "net.learner_weights=ipc://$OUT/weights.ipc" \
@@ -46,13 +49,16 @@ print(f"{n} distinct correct completions kept")
 if n == 0:
     sys.exit("no correct completion: the RL model solved none of the sampled training tasks")
 EOF
+fi
 
 student() { # name sft-file
-  "$Z" model init --arch llama --layers 2 --hidden 96 --heads 4 --kv-heads 4 --intermediate 256 --tie \
-    --byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --max-pos 256 --seed 7 \
+  # 3 layers instead of the teacher's 4 (about 0.64M parameters against 0.84M)
+  "$Z" model init --arch llama --layers 3 --hidden 128 --heads 4 --kv-heads 4 --intermediate 352 --tie \
+    --byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --max-pos 256 --seed 7 --std 0.05 \
     --out "$OUT/$1-init" --force >/dev/null
   "$Z" run "$CFG" --run-dir "$OUT/$1" --quiet --set algo.mode=sft --set "model.path=$OUT/$1-init" \
-    --set "data.train=$2" --set learner.lr=2e-3 --set learner.lr_schedule=cosine --set learner.warmup_steps=20 \
+    --set "data.train=$2" --set learner.lr=2e-3 --set learner.lr_schedule=cosine --set learner.warmup_steps=30 \
+    --set learner.weight_decay=0.1 \
     --set "learner.total_steps=$STEPS" --set algo.groups_per_batch=64
   local m="$OUT/$1/checkpoints/$(cat "$OUT/$1/checkpoints/latest")"
   "$Z" eval --model "$m" --tasks "$RUN/data/heldout.jsonl" --max-new-tokens 64 --out "$OUT/$1-eval.json" >/dev/null
