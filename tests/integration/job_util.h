@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/test.h"
+
 /* ---- clock ------------------------------------------------------------------------------- */
 
 static inline uint64_t ju_now_ms(void) {
@@ -300,6 +302,38 @@ static inline ju_trained ju_check_trained(const char *trained_path, const char *
   json_decref(want);
   json_decref(seen);
   return t;
+}
+
+
+/* ---- shared checks ------------------------------------------------------------------- */
+
+/* Waits for the learner to end the job and CHECKs exit 0; kills it after timeout_ms. name is
+ * the scenario (for messages); trained the run's trained.jsonl. */
+static inline void ju_expect_learner_done(const char *name, const char *trained, pid_t learner, int timeout_ms) {
+  int st = 0;
+  int ended = ju_wait(learner, timeout_ms, &st);
+  CHECK(ended);
+  if (!ended) {
+    fprintf(stderr, "%s: learner still running after %d ms (%d groups trained); killing it\n", name, timeout_ms,
+            ju_count_lines(trained));
+    ju_stop(learner, SIGKILL, 1000);
+    return;
+  }
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) fprintf(stderr, "%s: learner status %d\n", name, st);
+}
+
+/* CHECKs that trained.jsonl lists every one of the n_tasks tasks of tasks_path exactly once. */
+static inline void ju_expect_exactly_once(const char *name, const char *trained, const char *tasks_path,
+                                          int group_size, int n_tasks) {
+  ju_trained t = ju_check_trained(trained, tasks_path, group_size);
+  fprintf(stderr, "%s: %d groups in trained.jsonl, %d twice, %d missing, %d unknown, %d bad\n", name, t.lines,
+          t.twice, t.missing, t.unknown, t.bad);
+  CHECK_INT(t.lines, n_tasks);
+  CHECK_INT(t.twice, 0);
+  CHECK_INT(t.missing, 0);
+  CHECK_INT(t.unknown, 0);
+  CHECK_INT(t.bad, 0);
 }
 
 #endif

@@ -164,31 +164,11 @@ static pid_t start_reward(const job *j, const char *id) {
   return ju_spawn(log, argv);
 }
 
-/* Waits for the learner to end the job; CHECKs exit 0. */
 static void expect_learner_done(const job *j, pid_t learner, int timeout_ms) {
-  int st = 0;
-  int ended = ju_wait(learner, timeout_ms, &st);
-  CHECK(ended);
-  if (!ended) {
-    fprintf(stderr, "%s: learner still running after %d ms (%d groups trained); killing it\n", j->name, timeout_ms,
-            ju_count_lines(j->trained));
-    ju_stop(learner, SIGKILL, 1000);
-    return;
-  }
-  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-  if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) fprintf(stderr, "%s: learner status %d\n", j->name, st);
+  ju_expect_learner_done(j->name, j->trained, learner, timeout_ms);
 }
 
-static void expect_exactly_once(const job *j) {
-  ju_trained t = ju_check_trained(j->trained, tasks, G);
-  fprintf(stderr, "%s: %d groups in trained.jsonl, %d twice, %d missing, %d unknown, %d bad\n", j->name, t.lines,
-          t.twice, t.missing, t.unknown, t.bad);
-  CHECK_INT(t.lines, N_TASKS);
-  CHECK_INT(t.twice, 0);
-  CHECK_INT(t.missing, 0);
-  CHECK_INT(t.unknown, 0);
-  CHECK_INT(t.bad, 0);
-}
+static void expect_exactly_once(const job *j) { ju_expect_exactly_once(j->name, j->trained, tasks, G, N_TASKS); }
 
 static void show_log_on_failure(const char *path, int failures_before) {
   if (zr_test_failures == failures_before) return;
