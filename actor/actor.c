@@ -538,12 +538,9 @@ static void take_complete(zr_actor *a) {
 static void on_announce(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   (void)s;
   zr_actor *a = user;
-  zr_bytes frames[8];
-  if (n > 8) n = 8;
-  for (size_t i = 0; i < n; i++) frames[i] = (zr_bytes){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
   zr_frame_limits lim = zr_frame_limits_default();
   zr_frame_msg msg;
-  int rc = zr_frame_decode(&msg, frames, n, a->job_id, &lim);
+  int rc = zr_zsock_decode(&msg, parts, n, a->job_id, &lim);
   if (rc < 0) return drop_bad(a, zr_frame_strerror(rc), a->announce_ep);
   char sender[80];
   snprintf(sender, sizeof sender, "%.64s", msg.env->sender_id ? msg.env->sender_id : "?");
@@ -568,12 +565,9 @@ static void on_announce(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
 static void on_chunk(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   (void)s;
   zr_actor *a = user;
-  zr_bytes frames[8];
-  if (n > 8) n = 8;
-  for (size_t i = 0; i < n; i++) frames[i] = (zr_bytes){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
   zr_frame_limits lim = zr_frame_limits_default();
   zr_frame_msg msg;
-  int rc = zr_frame_decode(&msg, frames, n, a->job_id, &lim);
+  int rc = zr_zsock_decode(&msg, parts, n, a->job_id, &lim);
   if (rc < 0) return drop_bad(a, zr_frame_strerror(rc), a->weights_ep);
   char sender[80];
   snprintf(sender, sizeof sender, "%.64s", msg.env->sender_id ? msg.env->sender_id : "?");
@@ -613,12 +607,9 @@ static void on_chunk(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
 static void on_work(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   (void)s;
   zr_actor *a = user;
-  zr_bytes frames[8];
-  if (n > 8) n = 8;
-  for (size_t i = 0; i < n; i++) frames[i] = (zr_bytes){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
   zr_frame_limits lim = zr_frame_limits_default();
   zr_frame_msg msg;
-  int rc = zr_frame_decode(&msg, frames, n, a->job_id, &lim);
+  int rc = zr_zsock_decode(&msg, parts, n, a->job_id, &lim);
   if (rc < 0) return drop_bad(a, zr_frame_strerror(rc), a->work_ep);
   if (msg.env->body_case != ZERORL__ENVELOPE__BODY_WORK_GRANT || !msg.env->work_grant) {
     char sender[80];

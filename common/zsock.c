@@ -491,3 +491,11 @@ int zr_zsock_read_key(const char *path, char out[41]) {
   out[n] = '\0';
   return 0;
 }
+
+int zr_zsock_decode(zr_frame_msg *msg, zmq_msg_t *parts, size_t n, const char *expect_job,
+                    const zr_frame_limits *lim) {
+  zr_bytes frames[ZR_FRAME_MAX_BULK + 2]; /* one more than allowed, so too many is reported */
+  if (n > ZR_FRAME_MAX_BULK + 2) n = ZR_FRAME_MAX_BULK + 2;
+  for (size_t i = 0; i < n; i++) frames[i] = (zr_bytes){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
+  return zr_frame_decode(msg, frames, n, expect_job, lim);
+}

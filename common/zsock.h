@@ -37,6 +37,8 @@
 #include <uv.h>
 #include <zmq.h>
 
+#include "common/frame.h"
+
 /* Messages (received or flushed) handled per socket per loop iteration. */
 #define ZR_ZSOCK_BATCH 256
 
@@ -111,6 +113,11 @@ int zr_zsock_send(zr_zsock *s, const zr_zsock_part *parts, size_t n);
 int zr_zsock_send_msgs(zr_zsock *s, zmq_msg_t *msgs, size_t n);
 
 zr_zsock_stats zr_zsock_get_stats(const zr_zsock *s);
+
+/* Decodes a received multipart message (zr_frame_decode) from its zmq parts: parts[0..n) are
+ * the envelope and its bulk frames (skip a ROUTER's identity frame before calling). */
+int zr_zsock_decode(zr_frame_msg *msg, zmq_msg_t *parts, size_t n, const char *expect_job,
+                    const zr_frame_limits *lim);
 
 /* Reads a Z85 CURVE key (the first word of the file's first line, as `zerorl keygen` and
  * zmq_curve_keypair write them) into out. 0, or -errno / -EINVAL naming the file. */

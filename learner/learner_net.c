@@ -325,13 +325,10 @@ void lr_on_work(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   (void)s;
   zr_learner *l = user;
   if (n < 2) return;
-  zr_bytes frames[ZR_FRAME_MAX_BULK + 1];
-  size_t nf = n - 1 > ZR_FRAME_MAX_BULK + 1 ? ZR_FRAME_MAX_BULK + 1 : n - 1;
-  for (size_t i = 0; i < nf; i++) frames[i] = (zr_bytes){zmq_msg_data(&parts[i + 1]), zmq_msg_size(&parts[i + 1])};
   const void *ident = zmq_msg_data(&parts[0]);
   size_t ident_len = zmq_msg_size(&parts[0]);
   zr_frame_msg msg;
-  int rc = zr_frame_decode(&msg, frames, nf, l->job_id, &l->limits);
+  int rc = zr_zsock_decode(&msg, parts + 1, n - 1, l->job_id, &l->limits);
   if (rc < 0) {
     lr_peer *known = peer_find(l, ident, ident_len);
     lr_count_bad(l, known ? known->worker_id : "unknown peer", zr_frame_strerror(rc), zr_errmsg());
@@ -397,11 +394,8 @@ void lr_on_weights(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   tmp.ident_len = zmq_msg_size(&parts[0]);
   if (tmp.ident_len > sizeof tmp.ident) return;
   memcpy(tmp.ident, zmq_msg_data(&parts[0]), tmp.ident_len);
-  zr_bytes frames[ZR_FRAME_MAX_BULK + 1];
-  size_t nf = n - 1 > ZR_FRAME_MAX_BULK + 1 ? ZR_FRAME_MAX_BULK + 1 : n - 1;
-  for (size_t i = 0; i < nf; i++) frames[i] = (zr_bytes){zmq_msg_data(&parts[i + 1]), zmq_msg_size(&parts[i + 1])};
   zr_frame_msg msg;
-  int rc = zr_frame_decode(&msg, frames, nf, l->job_id, &l->limits);
+  int rc = zr_zsock_decode(&msg, parts + 1, n - 1, l->job_id, &l->limits);
   if (rc < 0) {
     lr_count_bad(l, "weights peer", zr_frame_strerror(rc), zr_errmsg());
     return;

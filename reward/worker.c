@@ -491,15 +491,9 @@ static void drop_bad(zr_rworker *w, const char *why, const char *sender) {
 static void on_msg(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   (void)s;
   zr_rworker *w = user;
-  zr_bytes frames[8];
-  if (n > 8) n = 8; /* zsock never hands over more than max_parts (8) */
-  for (size_t i = 0; i < n; i++) {
-    frames[i].data = zmq_msg_data(&parts[i]);
-    frames[i].len = zmq_msg_size(&parts[i]);
-  }
   zr_frame_limits lim = zr_frame_limits_default();
   zr_frame_msg msg;
-  int rc = zr_frame_decode(&msg, frames, n, w->job_id, &lim);
+  int rc = zr_zsock_decode(&msg, parts, n, w->job_id, &lim);
   if (rc < 0) return drop_bad(w, zr_frame_strerror(rc), w->endpoint);
   if (msg.env->body_case != ZERORL__ENVELOPE__BODY_SCORE_REQUEST || !msg.env->score_request) {
     zr_seterr(-EINVAL, "type %d is not a score request", (int)msg.env->type);
