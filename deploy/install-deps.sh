@@ -9,8 +9,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   # wire, event loop, state
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libhiredis-dev
-  # runtime services used by tests and the demo
-  redis-server
+  # runtime services used by tests and the demo; nftables: random loss in tests/fault/netns.sh
+  redis-server nftables
   # compute and utilities
   libopenblas-dev libjansson-dev libxxhash-dev
   # tokenizer: Unicode regexes (pre-tokenizers) and NFC normalisation

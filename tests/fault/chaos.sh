@@ -32,6 +32,8 @@
 #   --keep             keep the work directory (default: removed when everything passed)
 set -u
 set -o pipefail
+# shellcheck source=tests/fault/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 BUILD=${ZERORL_BINARY_DIR:-$(pwd)/build}
 DURATION=60
@@ -327,56 +329,11 @@ for n in actor-1 actor-2 reward-1 reward-2; do term "$n" 15; done
 kill9 redis
 
 # ---- invariants from the learner's records ------------------------------------------------
-CHECK=$(python3 - "$RUN" "$TASKFILE" "$G" "$JOB_DONE" <<'PY'
-import json, os, sys
-run, taskfile, G, done = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-want = set()
-for line in open(taskfile):
-    want.add(json.loads(line)["id"])
-seen, twice, bad, unknown, epochs, lines = {}, [], 0, 0, set(), 0
-path = os.path.join(run, "trained.jsonl")
-for line in open(path) if os.path.exists(path) else []:
-    lines += 1
-    try:
-        o = json.loads(line)
-        k = (o["task_id"], int(o["epoch"]))
-        if len(o["samples"]) != G or sorted(o["samples"]) != list(range(G)):
-            bad += 1
-    except Exception:
-        bad += 1
-        continue
-    if k in seen:
-        twice.append(k)
-    seen[k] = seen.get(k, 0) + 1
-    epochs.add(k[1])
-    if k[0] not in want:
-        unknown += 1
-missing = [t for t in want if (t, 0) not in seen] if done else []
-# the last checkpoint's trained set must be in the file (the file is the record)
-ck_missing = 0
-latest = os.path.join(run, "checkpoints", "latest")
-if os.path.exists(latest):
-    name = open(latest).read().split()[0]
-    st = json.load(open(os.path.join(run, "checkpoints", name, "learner_state.json")))
-    for e in st.get("trained", {}).get("done", []):
-        if (e[0], int(e[1])) not in seen:
-            ck_missing += 1
-print(json.dumps({"lines": lines, "distinct": len(seen), "twice": len(twice), "twice_examples": [list(t) for t in twice[:5]],
-                  "missing": len(missing), "missing_examples": missing[:5], "unknown": unknown, "bad": bad,
-                  "ckpt_not_in_file": ck_missing, "epochs": sorted(epochs)}))
-PY
-)
+CHECK=$(zr_trained_check "$RUN" "$TASKFILE" "$G" "$JOB_DONE")
 log "trained.jsonl: $CHECK"
-[ -n "$CHECK" ] || { fail "the trained.jsonl check itself failed"; CHECK='{"lines":-1,"distinct":-1,"twice":-1,"twice_examples":[],"missing":-1,"missing_examples":[],"unknown":-1,"bad":-1,"ckpt_not_in_file":-1}'; }
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$CHECK" "$1"; }
-[ "$(field twice)" = 0 ] || fail "$(field twice) (task, epoch) trained twice, e.g. $(field twice_examples)"
-[ "$(field missing)" = 0 ] || fail "$(field missing) tasks of the finished epoch missing, e.g. $(field missing_examples)"
-[ "$(field unknown)" = 0 ] || fail "$(field unknown) unknown tasks in trained.jsonl"
-[ "$(field bad)" = 0 ] || fail "$(field bad) malformed lines in trained.jsonl"
-[ "$(field ckpt_not_in_file)" = 0 ] || fail "$(field ckpt_not_in_file) groups in the last checkpoint are not in trained.jsonl"
-if [ "$JOB_DONE" = 1 ]; then
-  [ "$(field lines)" = "$TASKS" ] || fail "trained.jsonl has $(field lines) groups, want $TASKS"
-fi
+zr_trained_assert "$CHECK" "$TASKS" "$JOB_DONE"
+[ -n "$CHECK" ] || CHECK='{"lines":-1,"distinct":-1}'
+field() { zr_json_field "$CHECK" "$1"; }
 
 # ---- summary -----------------------------------------------------------------------------
 count() { local c; c=$(grep -c -- "$1" "$2" 2>/dev/null); echo "${c:-0}"; }
