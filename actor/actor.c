@@ -1,6 +1,7 @@
 /* actor.c: the actor's loop side (see actor.h): options, the three sockets, leases and tasks,
  * rollouts, weight sync, the heartbeat and the drain. The compute thread is actor_compute.c. */
 #include "actor/actor.h"
+#include "actor/relay.h"
 
 #include <errno.h>
 #include <math.h>
@@ -40,6 +41,7 @@ void zr_actor_opts_init(zr_actor_opts *o) {
   o->max_grant_tasks = 4096;
   o->max_group = 4096;
   o->wsync = zr_wsync_cfg_default();
+  o->relay_fanout = 2;
   o->zsock = zr_zsock_opts_default();
   zr_redis_opts_init(&o->redis);
 }
@@ -71,6 +73,16 @@ int zr_actor_opts_from_config(zr_actor_opts *o, const zr_config *c, zr_actor_opt
   o->wsync.max_inflight = (int)c->actor.max_chunks_in_flight;
   o->wsync.request_timeout_ms = (uint32_t)c->actor.chunk_timeout_ms;
   o->wsync.deadline_ms = (uint32_t)c->actor.weight_deadline_ms;
+  o->relay_listen = c->actor.relay_listen;
+  o->relay_advertise = c->actor.relay_advertise;
+  o->relay_fanout = (unsigned)c->actor.relay_fanout;
+  o->wsync.keep_held = o->relay_listen && o->relay_listen[0];
+  o->sim_engine = c->actor.engine == 1; /* {model, sim}; vocab and eos ids: the caller's */
+  o->sim.dist = (zr_simdist_kind)c->actor.sim_tokens_dist;
+  o->sim.tokens_mean = (double)c->actor.sim_tokens_mean;
+  o->sim.tokens_max = (int)c->actor.sim_tokens_max;
+  o->sim.tokens_per_s = c->actor.sim_tokens_per_s;
+  o->sim.seed = (uint64_t)c->actor.sim_seed;
   int rc;
   if ((rc = zr_actor_connect_endpoint(c->net.learner_tasks, c->net.learner_host, buf->work, sizeof buf->work)) < 0 ||
       (rc = zr_actor_connect_endpoint(c->net.learner_weights, c->net.learner_host, buf->weights,
@@ -129,6 +141,10 @@ struct zr_actor {
   zr_redis *redis;
   zr_heartbeat *hb;
   zr_wsync *ws;
+  zr_relay *relay;                 /* [actor] relay_listen set: serving and fetching through the tree */
+  char relay_ep[1100];             /* what other actors connect to */
+  char relay_key[ZR_KEY_MAX];      /* PREFIX:job:JOB:relays */
+  uint64_t relay_sync_ms;          /* last Redis refresh of the relay list */
   zr_acompute *cp;
   int vocab;
   uv_async_t async;
@@ -503,6 +519,10 @@ static void send_rollout(zr_actor *a, atask *t, const zr_acompute_out *o) {
 
 static void pump_weights(zr_actor *a, uint64_t now) {
   zr_wsync_tick(a->ws, now);
+  if (a->relay) { /* first tries to the parent relay, refetches to the learner */
+    zr_relay_pump(a->relay, a->weights, now);
+    return;
+  }
   uint32_t idx[64];
   int n;
   while ((n = zr_wsync_requests(a->ws, now, idx, 64)) > 0) {
@@ -535,6 +555,20 @@ static void take_complete(zr_actor *a) {
   }
 }
 
+/* engine = sim: a WeightVersion needs no fetch; the first one starts the actor. */
+static void sim_announce(zr_actor *a, uint64_t v) {
+  uint64_t held = 0;
+  bool have = zr_wsync_held_version(a->ws, &held);
+  if (have && v <= held) return;
+  zr_wsync_set_held(a->ws, v);
+  zr_acompute_set_version(a->cp, v);
+  ZR_INFO(COMP, "weight version %llu announced: stamping it (simulated engine, nothing fetched)", (unsigned long long)v);
+  if (!a->started && !a->draining) {
+    a->started = true;
+    ask(a);
+  }
+}
+
 static void on_announce(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   (void)s;
   zr_actor *a = user;
@@ -550,6 +584,11 @@ static void on_announce(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
     return drop_bad(a, "bad_type", sender);
   }
   uint64_t now = zr_clock_mono_ms();
+  if (a->o.sim_engine) { /* nothing to fetch: stamp the announced version from now on */
+    sim_announce(a, msg.env->weight_version->version);
+    zr_frame_msg_release(&msg);
+    return;
+  }
   rc = zr_wsync_offer(a->ws, msg.env->weight_version, now);
   if (rc < 0) {
     drop_bad(a, "bad_announcement", sender);
@@ -579,6 +618,8 @@ static void on_chunk(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   }
   uint64_t now = zr_clock_mono_ms();
   if (c->error && c->error[0]) {
+    if (a->relay && s != a->weights && zr_wsync_refused(a->ws, c->version, c->chunk_index) == 0)
+      pump_weights(a, now); /* ask the learner now */
     zr_log_limited("actor-chunk-error", BAD_LOG_PERIOD_MS, ZR_LOG_WARN, COMP,
                    "weight server: chunk %u of version %llu: %.200s", c->chunk_index, (unsigned long long)c->version,
                    c->error);
@@ -595,11 +636,79 @@ static void on_chunk(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
       drop_bad(a, "bad_chunk", sender);
     } else if (rc == 1) {
       ZR_DEBUG(COMP, "ignored chunk %u of version %llu", c->chunk_index, (unsigned long long)c->version);
+    } else if (s == a->weights) {
+      a->st.chunks_from_learner++;
+    } else {
+      a->st.chunks_from_relay++; /* the parent relay's DEALER */
     }
+    if (a->relay) zr_relay_poke(a->relay, now); /* children waiting for this chunk */
     take_complete(a);
     pump_weights(a, now);
   }
   zr_frame_msg_release(&msg);
+}
+
+/* ---- weight relay tree (actor/relay.h) -------------------------------------------------------- */
+
+#define RELAY_SYNC_MS 5000
+
+/* Serves held versions on relay_listen; a->relay_ep is what others connect to. */
+static int relay_start(zr_actor *a, void *zmq_ctx) {
+  zr_relay_opts ro;
+  zr_relay_opts_init(&ro);
+  ro.job_id = a->job_id;
+  ro.sender_id = a->worker_id;
+  ro.zsock = a->o.zsock;
+  ro.listen = a->o.relay_listen;
+  ro.parent_timeout_ms = a->o.wsync.request_timeout_ms;
+  int rc = zr_key_job_relays(a->relay_key, sizeof a->relay_key,
+                             a->o.key_prefix ? a->o.key_prefix : ZR_KEY_PREFIX_DEFAULT, a->job_id);
+  if (rc < 0) return rc;
+  if (!(a->relay = zr_relay_new(a->loop, zmq_ctx, &ro, a->ws, on_chunk, a))) return -EIO;
+  if (a->o.relay_advertise && a->o.relay_advertise[0]) {
+    snprintf(a->relay_ep, sizeof a->relay_ep, "%s", a->o.relay_advertise);
+  } else {
+    char bound[1024];
+    if (zr_relay_endpoint(a->relay, bound, sizeof bound) < 0) return -EIO;
+    const char *colon = strrchr(bound, ':'), *host = strstr(bound, "://");
+    bool any = host && colon && colon > host + 3 &&
+               (!strncmp(host + 3, "0.0.0.0:", 8) || !strncmp(host + 3, "*:", 2) || !strncmp(host + 3, "[::]:", 5));
+    if (any) snprintf(a->relay_ep, sizeof a->relay_ep, "tcp://%s%s", zr_hostname(), colon);
+    else snprintf(a->relay_ep, sizeof a->relay_ep, "%s", bound);
+  }
+  ZR_INFO(COMP, "weight relay: serving held versions on %s (advertised as %s, fanout %u)", a->o.relay_listen,
+          a->relay_ep, a->o.relay_fanout);
+  return 0;
+}
+
+static void on_relays(zr_redis *r, redisReply *reply, void *user) {
+  (void)r;
+  zr_actor *a = user;
+  if (a->freeing || !a->relay || !reply || reply->type != REDIS_REPLY_ARRAY) return;
+  const char **eps = calloc(reply->elements ? reply->elements : 1, sizeof *eps);
+  if (!eps) return;
+  size_t n = 0;
+  for (size_t i = 0; i < reply->elements; i++)
+    if (reply->element[i]->type == REDIS_REPLY_STRING) eps[n++] = reply->element[i]->str;
+  char parent[1100];
+  if (zr_relay_pick_parent(eps, n, a->relay_ep, a->o.relay_fanout ? a->o.relay_fanout : 2, parent,
+                           sizeof parent) == 0 &&
+      strcmp(parent, zr_relay_parent(a->relay)) != 0) {
+    ZR_INFO(COMP, "weight relay: %zu relays live; fetching through %s", n, parent[0] ? parent : "the learner");
+    zr_relay_set_parent(a->relay, parent);
+  }
+  free(eps);
+}
+
+/* Every RELAY_SYNC_MS: refresh our entry in PREFIX:job:JOB:relays, prune dead ones, re-pick the parent. */
+static void relay_sync(zr_actor *a, uint64_t now) {
+  if (!a->relay || !a->redis || a->drained || (a->relay_sync_ms && now < a->relay_sync_ms + RELAY_SYNC_MS)) return;
+  a->relay_sync_ms = now;
+  const char *key = a->relay_key; /* (the options' strings are the caller's, gone by now) */
+  long long wall = (long long)zr_clock_wall_ms(), dead = wall - ZR_RELAY_TTL_MS;
+  zr_redis_command(a->redis, NULL, NULL, "ZADD %s %lld %s", key, wall, a->relay_ep);
+  zr_redis_command(a->redis, NULL, NULL, "ZREMRANGEBYSCORE %s -inf %lld", key, dead);
+  zr_redis_command(a->redis, on_relays, a, "ZRANGEBYSCORE %s %lld +inf", key, dead);
 }
 
 /* ---- work socket ------------------------------------------------------------------------------ */
@@ -649,6 +758,7 @@ static void update_heartbeat(zr_actor *a, uint64_t now) {
   zr_heartbeat_setf(a->hb, ZR_WORKER_THROUGHPUT, "%.1f", a->tokens_per_s);
   zr_heartbeat_setf(a->hb, "tokens_per_s", "%.1f", a->tokens_per_s);
   zr_heartbeat_setf(a->hb, "slots", "%d", a->o.slots);
+  zr_heartbeat_set(a->hb, "engine", a->o.sim_engine ? "sim" : "model");
   zr_heartbeat_setf(a->hb, "active", "%d", a->snap.active);
   double occ = a->snap.decode_steps ? (double)a->snap.occupancy_sum / (double)a->snap.decode_steps : 0.0;
   zr_heartbeat_setf(a->hb, "batch_occupancy", "%.3f", a->o.slots > 0 ? occ / a->o.slots : 0.0);
@@ -660,6 +770,14 @@ static void update_heartbeat(zr_actor *a, uint64_t now) {
   zr_heartbeat_setf(a->hb, "rollouts_sent", "%llu", (unsigned long long)a->st.rollouts);
   zr_heartbeat_setf(a->hb, "tasks_released", "%llu", (unsigned long long)a->st.released_tasks);
   zr_heartbeat_setf(a->hb, "dropped_bad", "%llu", (unsigned long long)a->st.dropped_bad);
+  zr_heartbeat_setf(a->hb, "weight_chunks_from_learner", "%llu", (unsigned long long)a->st.chunks_from_learner);
+  zr_heartbeat_setf(a->hb, "weight_chunks_from_relay", "%llu", (unsigned long long)a->st.chunks_from_relay);
+  if (a->relay) {
+    zr_relay_stats rs = zr_relay_get_stats(a->relay);
+    zr_heartbeat_setf(a->hb, "relay_chunks_served", "%llu", (unsigned long long)rs.served_chunks);
+    zr_heartbeat_set(a->hb, "relay_endpoint", a->relay_ep);
+    zr_heartbeat_set(a->hb, "relay_parent", zr_relay_parent(a->relay)[0] ? zr_relay_parent(a->relay) : "learner");
+  }
   if (changed) zr_heartbeat_beat(a->hb);
 }
 
@@ -690,8 +808,10 @@ static void check_drained(zr_actor *a) {
   }
   if (pending_sends(a) > 0 && now < a->flush_deadline_ms) return;
   a->drained = true;
-  ZR_INFO(COMP, "drained: rollouts=%llu released_tasks=%llu dropped_bad=%llu", (unsigned long long)a->st.rollouts,
-          (unsigned long long)a->st.released_tasks, (unsigned long long)a->st.dropped_bad);
+  ZR_INFO(COMP, "drained: rollouts=%llu released_tasks=%llu dropped_bad=%llu weight_chunks_from_learner=%llu "
+          "weight_chunks_from_relay=%llu", (unsigned long long)a->st.rollouts,
+          (unsigned long long)a->st.released_tasks, (unsigned long long)a->st.dropped_bad,
+          (unsigned long long)a->st.chunks_from_learner, (unsigned long long)a->st.chunks_from_relay);
   {
     double total = a->snap.busy_ms + a->snap.idle_ms + a->snap.apply_ms, starved = a->starved_ms;
     double net = a->snap.idle_ms > starved ? a->snap.idle_ms - starved : 0;
@@ -702,6 +822,8 @@ static void check_drained(zr_actor *a) {
             a->snap.busy_ms / 1000, net / 1000, a->snap.apply_ms / 1000, starved / 1000,
             100 * (net + a->snap.apply_ms) / total, 100 * starved / total);
   }
+  /* children stop asking this relay now, not when its entry expires (ZR_RELAY_TTL_MS) */
+  if (a->relay && a->redis) zr_redis_command(a->redis, NULL, NULL, "ZREM %s %s", a->relay_key, a->relay_ep);
   if (a->hb) zr_heartbeat_stop(a->hb, ZR_HEARTBEAT_DELETE, hb_stopped, a);
   else hb_stopped(1, a);
 }
@@ -741,6 +863,7 @@ static void on_outputs(uv_async_t *h) {
 static void on_tick(uv_timer_t *t) {
   zr_actor *a = t->data;
   uint64_t now = zr_clock_mono_ms();
+  relay_sync(a, now);
   pump_weights(a, now);
   take_complete(a);
   if (!a->started && !a->draining) {
@@ -801,7 +924,7 @@ static zr_zsock *open_sock(zr_actor *a, void *ctx, int type, zr_zsock_recv_cb cb
 
 zr_actor *zr_actor_new(uv_loop_t *loop, void *zmq_ctx, const zr_actor_opts *o, zr_tf *m, const zr_tok *tok) {
   if (!o->job_id || !*o->job_id || !o->worker_id || !o->work_endpoint || !o->weights_endpoint ||
-      !o->announce_endpoint || o->slots < 1 || o->max_len < 2 || !m) {
+      !o->announce_endpoint || o->slots < 1 || o->max_len < 2 || (!m && !o->sim_engine)) {
     zr_seterr(-EINVAL, "actor: job id, worker id, endpoints, a model, slots >= 1 and max_len >= 2 are required");
     return NULL;
   }
@@ -821,8 +944,7 @@ zr_actor *zr_actor_new(uv_loop_t *loop, void *zmq_ctx, const zr_actor_opts *o, z
   a->announce_ep = strdup(o->announce_endpoint);
   a->state = "starting";
   a->snap.admitting = true;
-  const zr_model_config *mc = zr_tf_config(m);
-  a->vocab = mc->vocab_size;
+  a->vocab = m ? zr_tf_config(m)->vocab_size : o->sim.vocab;
   if (tok && zr_tok_vocab_size(tok) > 0 && zr_tok_vocab_size(tok) < a->vocab) a->vocab = zr_tok_vocab_size(tok);
   if (!a->job_id || !a->worker_id || !a->work_ep || !a->weights_ep || !a->announce_ep) {
     zr_seterr(-ENOMEM, "out of memory");
@@ -833,9 +955,11 @@ zr_actor *zr_actor_new(uv_loop_t *loop, void *zmq_ctx, const zr_actor_opts *o, z
   a->o.work_endpoint = a->work_ep;
   a->o.weights_endpoint = a->weights_ep;
   a->o.announce_endpoint = a->announce_ep;
+  if (o->relay_listen && o->relay_listen[0]) a->o.wsync.keep_held = true; /* a relay re-serves what it holds */
   if (zr_wsync_new(&a->ws, &a->o.wsync) < 0) goto fail_early;
   if (!(a->work = open_sock(a, zmq_ctx, ZMQ_DEALER, on_work, a->work_ep))) goto fail_early;
   if (!(a->weights = open_sock(a, zmq_ctx, ZMQ_DEALER, on_chunk, a->weights_ep))) goto fail_early;
+  if (o->relay_listen && o->relay_listen[0] && !o->sim_engine && relay_start(a, zmq_ctx) < 0) goto fail_early;
   if (!(a->announce = open_sock(a, zmq_ctx, ZMQ_SUB, on_announce, a->announce_ep))) goto fail_early;
 
   uv_async_init(loop, &a->async, on_outputs);
@@ -850,7 +974,12 @@ zr_actor *zr_actor_new(uv_loop_t *loop, void *zmq_ctx, const zr_actor_opts *o, z
   ec.max_len = o->max_len;
   ec.n_eos = -1;
   ec.initial_version = 0;
-  if (zr_acompute_new(&a->cp, m, tok, &ec, o->update_inflight, &a->async) < 0) {
+  zr_simeng_cfg sc = o->sim;
+  sc.n_slots = o->slots;
+  sc.vocab = a->vocab;
+  sc.seed = o->sim.seed ^ zr_simdist_hash(a->worker_id);
+  if ((o->sim_engine ? zr_acompute_new_sim(&a->cp, &sc, o->update_inflight, &a->async)
+                     : zr_acompute_new(&a->cp, m, tok, &ec, o->update_inflight, &a->async)) < 0) {
     zr_actor_free(&a);
     return NULL;
   }
@@ -875,12 +1004,13 @@ zr_actor *zr_actor_new(uv_loop_t *loop, void *zmq_ctx, const zr_actor_opts *o, z
   update_heartbeat(a, now);
   zr_heartbeat_start(a->hb);
   uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
-  ZR_INFO(COMP, "actor up: job=%s id=%s work=%s weights=%s announce=%s slots=%d max_len=%d update=%s heartbeat=%s",
+  ZR_INFO(COMP, "actor up: job=%s id=%s work=%s weights=%s announce=%s slots=%d max_len=%d update=%s heartbeat=%s engine=%s",
           a->job_id, a->worker_id, a->work_ep, a->weights_ep, a->announce_ep, o->slots, o->max_len,
-          o->update_inflight ? "inflight" : "finish", zr_heartbeat_key(a->hb));
+          o->update_inflight ? "inflight" : "finish", zr_heartbeat_key(a->hb), o->sim_engine ? "sim" : "model");
   return a;
 
 fail_early:
+  zr_relay_free(&a->relay);
   zr_zsock_free(&a->work);
   zr_zsock_free(&a->weights);
   zr_zsock_free(&a->announce);
@@ -931,6 +1061,7 @@ void zr_actor_free(zr_actor **pa) {
   }
   zr_heartbeat_free(&a->hb);
   zr_redis_free(&a->redis);
+  zr_relay_free(&a->relay);
   zr_zsock_free(&a->work);
   zr_zsock_free(&a->weights);
   zr_zsock_free(&a->announce);

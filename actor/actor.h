@@ -53,6 +53,7 @@
 #include <uv.h>
 
 #include "actor/engine.h"
+#include "actor/sim_engine.h"
 #include "actor/wsync.h"
 #include "common/config.h"
 #include "common/redis.h"
@@ -77,10 +78,22 @@ typedef struct {
   uint32_t max_grant_tasks;      /* most tasks in one grant (default 4096) */
   uint32_t max_group;            /* most samples per task (default 4096) */
   zr_wsync_cfg wsync;
+  /* weight relay tree (actor/relay.h): serve held versions on relay_listen (NULL or "" = off;
+   * wsync.keep_held must then be set), advertised in Redis as relay_advertise (NULL or "" =
+   * relay_listen's address with this host's name), relay_fanout children per node (default 2) */
+  const char *relay_listen, *relay_advertise;
+  unsigned relay_fanout;
   zr_zsock_opts zsock; /* options of the three sockets (routing_id is ignored) */
   zr_redis_opts redis;
   const char *key_prefix; /* heartbeat key prefix; NULL = default */
   uint32_t heartbeat_interval_ms, heartbeat_ttl_ms; /* 0 = heartbeat defaults */
+  /* [actor] engine = sim: no model (zr_actor_new's m and tok may be NULL); the simulated engine
+   * (actor/sim_engine.h) generates with sim (n_slots and initial_version are set by the actor,
+   * vocab and eos ids by the caller). WeightVersion announcements are followed without fetching
+   * anything: the announced version is what tokens are stamped with from then on (at once with
+   * update = inflight, after the running samples with update = finish). */
+  bool sim_engine;
+  zr_simeng_cfg sim;
 } zr_actor_opts;
 
 /* Defaults for the optional fields; the caller sets ids, endpoints, slots, max_len. */
@@ -115,6 +128,8 @@ typedef struct {
   uint64_t versions_applied;
   uint64_t policy_version; /* version the compute thread runs now */
   uint64_t tokens;         /* tokens generated */
+  uint64_t chunks_from_learner; /* weight chunks accepted (checksum verified) from the learner */
+  uint64_t chunks_from_relay;   /* ... and from the parent relay ([actor] relay_listen) */
   int active;              /* sequences in slots (last snapshot) */
   int live_tasks;          /* tasks with samples not finished */
   const char *state;       /* starting, fetching, generating, idle, draining */
@@ -166,6 +181,8 @@ typedef struct {
 /* Starts the thread; notify is uv_async_send'ed whenever outputs or a new snapshot wait. */
 int zr_acompute_new(zr_acompute **out, zr_tf *m, const zr_tok *tok, const zr_engine_cfg *cfg, bool update_inflight,
                     uv_async_t *notify);
+/* The same around the simulated engine (no model). */
+int zr_acompute_new_sim(zr_acompute **out, const zr_simeng_cfg *cfg, bool update_inflight, uv_async_t *notify);
 /* Stops and joins the thread, frees everything (queued outputs and commands included). */
 void zr_acompute_free(zr_acompute **c);
 /* Queues a request (copied). */
@@ -174,6 +191,8 @@ void zr_acompute_cancel(zr_acompute *c, uint64_t req_id);
 /* Takes ownership of r; applied between steps as update_inflight says. */
 void zr_acompute_apply(zr_acompute *c, zr_wready *r);
 void zr_acompute_set_admit(zr_acompute *c, bool admit);
+/* Simulated engine: stamp tokens with version from now on (no weights), as update_inflight says. */
+void zr_acompute_set_version(zr_acompute *c, uint64_t version);
 /* Detaches the finished samples (oldest first) and copies the latest snapshot. */
 zr_acompute_out *zr_acompute_take(zr_acompute *c, zr_acompute_snap *snap);
 void zr_acompute_out_free(zr_acompute_out *o);

@@ -33,6 +33,7 @@
 #include "common/sdnotify.h"
 #include "common/util.h"
 #include "model/backend.h"
+#include "model/hf_config.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 
@@ -59,6 +60,8 @@ static void usage(FILE *out) {
           "  --help               this text\n"
           "At start it waits briefly for the learner's weight announcement and fetches it; without\n"
           "one it generates with the weights of [model] path as policy version 0.\n"
+          "With [actor] engine = sim it loads no model (only [model] path/config.json, for the\n"
+          "vocabulary) and simulates generation with the [actor] sim_* settings (docs/scale.md).\n"
           "SIGTERM/SIGINT: stop asking, finish running sequences for a few seconds, hand back the\n"
           "rest (LeaseRelease), delete the heartbeat, exit 0.\n");
 }
@@ -157,6 +160,29 @@ static int discover_learner(zr_config *cfg) {
   return rc;
 }
 
+/* engine = sim: no model, no tokenizer, no backend; the vocabulary size and eos ids come from
+ * [model] path/config.json (the learner's policy), so token ids are ones the learner accepts. */
+static int sim_setup(zr_actor_opts *o, const char *model_path) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.json", model_path);
+  zr_model_config mc;
+  int rc = zr_hf_config_load(&mc, path);
+  if (rc < 0) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", zr_errmsg());
+    return zr_seterr(rc, "[actor] engine = sim: cannot read the vocabulary size from %s: %s", path, why);
+  }
+  o->sim.vocab = mc.vocab_size;
+  o->sim.n_eos = 0;
+  for (int i = 0; i < mc.n_eos && o->sim.n_eos < 8; i++)
+    if (mc.eos_token_ids[i] >= 0 && mc.eos_token_ids[i] < mc.vocab_size) o->sim.eos_ids[o->sim.n_eos++] = mc.eos_token_ids[i];
+  ZR_INFO("actor", "simulated engine: vocab %d (%s), %s completion lengths, mean %.0f, max %d tokens, %.1f tokens/s per slot; "
+          "no model loaded, weight versions are followed without fetching", mc.vocab_size, path,
+          o->sim.dist == ZR_SIMDIST_UNIFORM ? "uniform" : o->sim.dist == ZR_SIMDIST_FIXED ? "fixed" : "exponential",
+          o->sim.tokens_mean, o->sim.tokens_max, o->sim.tokens_per_s);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
@@ -242,11 +268,13 @@ int main(int argc, char **argv) {
   zr_backend *be = NULL;
   zr_tf *m = NULL;
   zr_tok *tok = NULL;
-  if (strcmp(backend, "cpu") == 0) {
+  if (o.sim_engine) rc = sim_setup(&o, cfg.model.path);
+  else if (strcmp(backend, "cpu") == 0) {
     rc = zr_backend_cpu_new(&be, (int)threads);
   } else if (strcmp(backend, "cuda") == 0) {
 #ifdef ZERORL_HAVE_CUDA
     rc = zr_backend_cuda_new(&be, (int)device);
+    if (rc == 0 && cfg.model.dtype == 1) rc = zr_backend_cuda_set_bf16(be, true); /* [model] dtype = bf16 */
 #else
     (void)device;
     rc = zr_seterr(-ENOTSUP, "--backend cuda: this zerorl-actor was built without CUDA support (rebuild with "
@@ -255,12 +283,12 @@ int main(int argc, char **argv) {
   } else {
     rc = zr_seterr(-EINVAL, "--backend %s: expected cpu or cuda", backend);
   }
-  if (rc == 0 && (rc = zr_tf_load(&m, cfg.model.path, be)) < 0) {
+  if (rc == 0 && !o.sim_engine && (rc = zr_tf_load(&m, cfg.model.path, be)) < 0) {
     char why[512];
     snprintf(why, sizeof why, "%s", zr_errmsg());
     zr_seterr(rc, "cannot load the model in %s: %s", cfg.model.path, why);
   }
-  if (rc == 0 && (rc = zr_tok_load(&tok, cfg.model.path)) < 0) {
+  if (rc == 0 && !o.sim_engine && (rc = zr_tok_load(&tok, cfg.model.path)) < 0) {
     char why[512];
     snprintf(why, sizeof why, "%s", zr_errmsg());
     zr_seterr(rc, "cannot load the tokenizer in %s: %s", cfg.model.path, why);
@@ -273,11 +301,13 @@ int main(int argc, char **argv) {
     zr_config_release(&cfg);
     return 1;
   }
-  const int32_t *eos;
-  size_t n_eos = zr_tok_eos_ids(tok, &eos);
-  if (n_eos == 0) ZR_WARN("actor", "%s names no eos token: samples end only at stop strings or length", cfg.model.path);
-  ZR_INFO("actor", "model %s: %d layers, vocab %d, %zu eos id(s), backend %s", cfg.model.path,
-          zr_tf_config(m)->num_layers, zr_tf_config(m)->vocab_size, n_eos, backend);
+  if (!o.sim_engine) {
+    const int32_t *eos;
+    size_t n_eos = zr_tok_eos_ids(tok, &eos);
+    if (n_eos == 0) ZR_WARN("actor", "%s names no eos token: samples end only at stop strings or length", cfg.model.path);
+    ZR_INFO("actor", "model %s: %d layers, vocab %d, %zu eos id(s), backend %s", cfg.model.path,
+            zr_tf_config(m)->num_layers, zr_tf_config(m)->vocab_size, n_eos, backend);
+  }
 
   app p;
   memset(&p, 0, sizeof p);

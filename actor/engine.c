@@ -59,8 +59,12 @@ struct zr_engine {
   zr_eng_req *reqs, *reqs_tail;
   zr_eng_slot *slots;
   zr_eng_out *out_head, *out_tail, *cur; /* cur: handed out by the last poll */
-  float *logits, *scratch;
+  float *logits, *scratch; /* host sampling (a backend without a sample op) */
   int *ibuf; /* 4 * n_slots ints of step scratch */
+  bool dev;  /* the backend samples (zr_tf_extend_sample): logits stay on the device */
+  zr_sample_req *dreq;     /* dev: one draw per slot */
+  zr_sample *dsmp;
+  int *dslot, *doff, *ones; /* dev: the slot of each draw, per prefill its first draw, n_slots 1s */
   zr_engine_stats_t st;
 };
 
@@ -120,10 +124,22 @@ int zr_engine_new(zr_engine **out, zr_tf *m, const zr_tok *tok, const zr_engine_
   if (rc) goto fail;
   e->eos = malloc((size_t)(n_eos ? n_eos : 1) * sizeof(int32_t));
   e->slots = calloc((size_t)e->n_slots, sizeof *e->slots);
-  e->logits = malloc((size_t)e->n_slots * V * sizeof(float));
-  e->scratch = malloc(zr_sampler_scratch_floats(vl) * sizeof(float));
+  e->dev = zr_tf_backend(m)->sample != NULL;
+  if (e->dev) {
+    e->dreq = malloc((size_t)e->n_slots * sizeof *e->dreq);
+    e->dsmp = malloc((size_t)e->n_slots * sizeof *e->dsmp);
+    e->dslot = malloc(((size_t)3 * e->n_slots + 1) * sizeof(int));
+    if (!e->dreq || !e->dsmp || !e->dslot) goto nomem;
+    e->doff = e->dslot + e->n_slots;
+    e->ones = e->doff + e->n_slots + 1;
+    for (int i = 0; i < e->n_slots; i++) e->ones[i] = 1;
+  } else {
+    e->logits = malloc((size_t)e->n_slots * V * sizeof(float));
+    e->scratch = malloc(zr_sampler_scratch_floats(vl) * sizeof(float));
+    if (!e->logits || !e->scratch) goto nomem;
+  }
   e->ibuf = malloc((size_t)4 * e->n_slots * sizeof(int));
-  if (!e->eos || !e->slots || !e->logits || !e->scratch || !e->ibuf) goto nomem;
+  if (!e->eos || !e->slots || !e->ibuf) goto nomem;
   if (n_eos) memcpy(e->eos, eos, (size_t)n_eos * sizeof(int32_t));
   size_t cap = (size_t)e->max_len + 1; /* a slot generates at most max_len - prompt_len + 1 tokens */
   for (int i = 0; i < e->n_slots; i++) {
@@ -169,6 +185,9 @@ void zr_engine_free(zr_engine **pe) {
   free(e->logits);
   free(e->scratch);
   free(e->ibuf);
+  free(e->dreq);
+  free(e->dsmp);
+  free(e->dslot);
   free(e);
 }
 
@@ -429,6 +448,26 @@ static int sample_into(zr_engine *e, int si, const float *logits) {
   return take_token(e, si, &smp);
 }
 
+/* dev: draw j of a step for slot si (the same key as sample_into) */
+static void draw_req(zr_engine *e, int j, int si, int row) {
+  const zr_eng_slot *s = &e->slots[si];
+  const zr_eng_req *r = s->r;
+  e->dreq[j] = (zr_sample_req){.row = row, .s = r->sampling, .seed = r->seed,
+                               .sequence = (uint64_t)r->first + (uint64_t)s->k, .position = (uint64_t)(r->plen + s->n)};
+}
+
+/* dev: the slots that share prefill p's prompt (src = pslot[p] last, as the host path orders
+ * them), listed before the prefill, and their draws from row p */
+static int list_members(zr_engine *e, int p, int src, int left, int d) {
+  zr_eng_req *r = e->slots[src].r;
+  int nm = 0;
+  for (int i = 0; i < e->n_slots && nm + 1 < left; i++) /* left slots in all: d + left <= n_slots */
+    if (e->slots[i].r == r && e->slots[i].n == 0 && zr_kv_len(e->kv, i) == 0 && i != src) e->dslot[d + nm++] = i;
+  e->dslot[d + nm++] = src;
+  for (int j = 0; j < nm; j++) draw_req(e, d + j, e->dslot[d + j], p);
+  return nm;
+}
+
 static int count_active(const zr_engine *e) {
   int a = 0;
   for (int i = 0; i < e->n_slots; i++) a += e->slots[i].r != NULL;
@@ -496,7 +535,17 @@ static int admit(zr_engine *e) {
       memcpy(toks + off, r->prompt, (size_t)r->plen * sizeof(int32_t));
       off += (size_t)r->plen;
     }
-    prc = zr_tf_prefill(e->m, e->kv, np, pslot, plen, (const int *)toks, e->logits);
+    if (e->dev) { /* list every draw first: the prefill samples them on the device */
+      int d = 0;
+      for (int p = 0; p < np; p++) {
+        e->doff[p] = d;
+        d += list_members(e, p, pslot[p], pcount[p], d);
+      }
+      e->doff[np] = d;
+      prc = zr_tf_extend_sample(e->m, e->kv, np, pslot, plen, (const int *)toks, e->vl, d, e->dreq, e->dsmp);
+    } else {
+      prc = zr_tf_prefill(e->m, e->kv, np, pslot, plen, (const int *)toks, e->logits);
+    }
     free(toks);
     if (!prc) {
       e->st.prefills += (uint64_t)np;
@@ -518,14 +567,21 @@ static int admit(zr_engine *e) {
     int left = pcount[p];
     int *members = e->ibuf; /* fr is no longer needed */
     int nm = 0;
-    for (int i = 0; i < e->n_slots && nm < left; i++)
-      if (e->slots[i].r == r && e->slots[i].n == 0 && zr_kv_len(e->kv, i) == 0 && i != src) members[nm++] = i;
-    for (int j = 0; j < nm; j++) zr_kv_copy_slot(e->kv, members[j], src);
-    members[nm++] = src;
-    const float *lg = e->logits + (size_t)p * e->V;
+    if (e->dev) { /* listed before the prefill, src last */
+      members = e->dslot + e->doff[p];
+      nm = e->doff[p + 1] - e->doff[p];
+      for (int j = 0; j + 1 < nm; j++) zr_kv_copy_slot(e->kv, members[j], src);
+    } else {
+      for (int i = 0; i < e->n_slots && nm < left; i++)
+        if (e->slots[i].r == r && e->slots[i].n == 0 && zr_kv_len(e->kv, i) == 0 && i != src) members[nm++] = i;
+      for (int j = 0; j < nm; j++) zr_kv_copy_slot(e->kv, members[j], src);
+      members[nm++] = src;
+    }
+    const float *lg = e->dev ? NULL : e->logits + (size_t)p * e->V;
     r->live++; /* r stays alive until all its new samples are sampled */
     int src_rc = 0;
-    for (int j = 0; j < nm && !src_rc; j++) src_rc = sample_into(e, members[j], lg);
+    for (int j = 0; j < nm && !src_rc; j++)
+      src_rc = e->dev ? take_token(e, members[j], &e->dsmp[e->doff[p] + j]) : sample_into(e, members[j], lg);
     r->live--;
     if (src_rc) {
       drop_request(e, r);
@@ -548,7 +604,12 @@ int zr_engine_step(zr_engine *e) {
       tk[nd++] = e->slots[i].pending;
     }
   if (nd > 0) {
-    rc = zr_tf_decode(e->m, e->kv, nd, ds, tk, e->logits);
+    if (e->dev) {
+      for (int j = 0; j < nd; j++) draw_req(e, j, ds[j], j);
+      rc = zr_tf_extend_sample(e->m, e->kv, nd, ds, e->ones, tk, e->vl, nd, e->dreq, e->dsmp);
+    } else {
+      rc = zr_tf_decode(e->m, e->kv, nd, ds, tk, e->logits);
+    }
     if (rc) {
       for (int j = 0; j < nd; j++)
         if (e->slots[ds[j]].r) drop_request(e, e->slots[ds[j]].r);
@@ -558,7 +619,7 @@ int zr_engine_step(zr_engine *e) {
     e->st.occupancy_sum += (uint64_t)nd;
     for (int j = 0; j < nd; j++) {
       zr_eng_req *r = e->slots[ds[j]].r;
-      int src = sample_into(e, ds[j], e->logits + (size_t)j * e->V);
+      int src = e->dev ? take_token(e, ds[j], &e->dsmp[j]) : sample_into(e, ds[j], e->logits + (size_t)j * e->V);
       if (src) {
         if (e->slots[ds[j]].r == r) drop_request(e, r);
         if (!rc) rc = src;

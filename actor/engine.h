@@ -10,7 +10,9 @@
  *      PARTIAL ADMISSION: a request with more samples than free slots takes the free slots now and
  *      stays at the head of the queue for the rest (FIFO: later requests wait behind it); the rest
  *      prefill the prompt again when slots free up (one more prefill per admission wave);
- *   2. decodes one token for every running sequence in one batched zr_tf_decode call and samples it.
+ *   2. decodes one token for every running sequence in one batched call and samples it
+ *      (zr_tf_extend_sample: on the device, without downloading logits, when the backend has a
+ *      sample op; a bad logits row then fails the whole step, not just its request).
  * Sample k of a request is keyed (seed, first_sample_index + k, absolute position), exactly as
  * zr_tf_generate keys (seed, seq_id, position): its tokens do not depend on batching, on the slot it
  * gets, on partial admission or on what else runs (tested against zr_tf_generate).

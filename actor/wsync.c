@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,11 +25,14 @@ typedef struct {
 } ws_tensor;
 
 struct zr_wready {
+  atomic_int refs; /* 1 when detached; 2 while a keep_held wsync also holds it */
   uint64_t version, step;
   size_t n_tensors;
   ws_tensor *t;
-  unsigned char *buf;
+  unsigned char *buf; /* NULL in verify_only mode */
   uint64_t total;
+  uint64_t checksum;     /* whole-version xxh3-64 (the content address) */
+  uint32_t chunk_bytes, n_chunks;
 };
 
 struct zr_wsync {
@@ -45,9 +49,12 @@ struct zr_wsync {
   uint64_t *sums;
   uint64_t checksum;
   uint8_t *state;
+  uint8_t *tries;       /* requests handed out per chunk (saturating) */
   uint64_t *sent_ms;
   zr_checksum_state *hs;
   char *endpoint;
+  unsigned char **pend; /* verify_only: verified chunks ahead of hash_cursor, not hashed yet */
+  zr_wready *kept;      /* keep_held: the held version, for zr_wsync_serve */
 };
 
 zr_wsync_cfg zr_wsync_cfg_default(void) {
@@ -70,7 +77,7 @@ static void wready_destroy(zr_wready *r) {
 
 void zr_wready_free(zr_wready **r) {
   if (!r) return;
-  wready_destroy(*r);
+  if (*r && atomic_fetch_sub(&(*r)->refs, 1) == 1) wready_destroy(*r);
   *r = NULL;
 }
 
@@ -82,10 +89,16 @@ static void drop_fetch(zr_wsync *w) {
   w->cur = NULL;
   free(w->sums);
   free(w->state);
+  free(w->tries);
   free(w->sent_ms);
+  if (w->pend)
+    for (uint32_t i = 0; i < w->n_chunks; i++) free(w->pend[i]);
+  free(w->pend);
   w->sums = NULL;
   w->state = NULL;
+  w->tries = NULL;
   w->sent_ms = NULL;
+  w->pend = NULL;
   if (w->hs) (void)zr_checksum_end(w->hs);
   w->hs = NULL;
   free(w->endpoint);
@@ -114,6 +127,7 @@ int zr_wsync_new(zr_wsync **out, const zr_wsync_cfg *cfg) {
 void zr_wsync_free(zr_wsync **pw) {
   if (!pw || !*pw) return;
   drop_fetch(*pw);
+  zr_wready_free(&(*pw)->kept);
   free(*pw);
   *pw = NULL;
 }
@@ -193,7 +207,11 @@ static int validate(zr_wsync *w, const Zerorl__WeightVersion *wv, zr_wready **ro
   ws_tensor **order = NULL;
   int rc = 0;
   if (!r) return zr_seterr(-ENOMEM, "wsync: out of memory");
+  atomic_init(&r->refs, 1);
   r->version = v;
+  r->checksum = wv->checksum;
+  r->chunk_bytes = wv->chunk_bytes;
+  r->n_chunks = (uint32_t)n_chunks;
   r->step = wv->step;
   r->total = wv->total_bytes;
   r->t = calloc(wv->n_tensors, sizeof *r->t);
@@ -307,16 +325,21 @@ int zr_wsync_offer(zr_wsync *w, const Zerorl__WeightVersion *wv, uint64_t now_ms
   int rc = validate(w, wv, &r);
   if (rc < 0) return rc;
   uint32_t n = (uint32_t)wv->n_chunk_checksums;
-  unsigned char *buf = malloc((size_t)wv->total_bytes);
+  bool vo = w->cfg.verify_only;
+  unsigned char *buf = vo ? NULL : malloc((size_t)wv->total_bytes);
+  unsigned char **pend = vo ? calloc(n, sizeof *pend) : NULL;
   uint64_t *sums = malloc(n * sizeof *sums);
   uint8_t *state = calloc(n, 1);
+  uint8_t *tries = calloc(n, 1);
   uint64_t *sent = calloc(n, sizeof *sent);
   char *ep = strdup(wv->endpoint ? wv->endpoint : "");
   zr_checksum_state *hs = zr_checksum_begin();
-  if (!buf || !sums || !state || !sent || !ep || !hs) {
+  if ((!vo && !buf) || (vo && !pend) || !sums || !state || !tries || !sent || !ep || !hs) {
     free(buf);
+    free(pend);
     free(sums);
     free(state);
+    free(tries);
     free(sent);
     free(ep);
     if (hs) (void)zr_checksum_end(hs);
@@ -333,6 +356,8 @@ int zr_wsync_offer(zr_wsync *w, const Zerorl__WeightVersion *wv, uint64_t now_ms
   w->cur = r;
   w->sums = sums;
   w->state = state;
+  w->tries = tries;
+  w->pend = pend;
   w->sent_ms = sent;
   w->endpoint = ep;
   w->hs = hs;
@@ -369,6 +394,7 @@ int zr_wsync_requests(zr_wsync *w, uint64_t now_ms, uint32_t *indices, int max) 
     if (s != CH_NEED && s != CH_RETRY) continue;
     if (s == CH_RETRY) w->st.refetches++;
     w->state[i] = CH_REQUESTED;
+    if (w->tries[i] < UINT8_MAX) w->tries[i]++;
     w->sent_ms[i] = now_ms;
     indices[k++] = i;
     w->st.requests++;
@@ -410,7 +436,20 @@ int zr_wsync_chunk(zr_wsync *w, uint64_t version, uint32_t index, uint64_t offse
     w->state[index] = CH_RETRY;
     return zr_seterr(-EBADMSG, "wsync: version %" PRIu64 " chunk %u: checksum mismatch", version, index);
   }
-  memcpy(w->cur->buf + off, data, len);
+  if (w->pend) { /* verify_only: hash it now if it is next, else hold a copy until it is */
+    if (index != w->hash_cursor) {
+      if (!(w->pend[index] = malloc(len ? len : 1))) {
+        w->state[index] = CH_RETRY;
+        return zr_seterr(-ENOMEM, "wsync: out of memory");
+      }
+      memcpy(w->pend[index], data, len);
+    } else {
+      zr_checksum_update(w->hs, data, len);
+      w->hash_cursor++;
+    }
+  } else {
+    memcpy(w->cur->buf + off, data, len);
+  }
   w->state[index] = CH_DONE;
   w->n_done++;
   w->st.chunks_received++;
@@ -419,7 +458,13 @@ int zr_wsync_chunk(zr_wsync *w, uint64_t version, uint32_t index, uint64_t offse
   while (w->hash_cursor < w->n_chunks && w->state[w->hash_cursor] == CH_DONE) {
     uint64_t o = (uint64_t)w->hash_cursor * w->chunk_bytes;
     uint64_t l = w->cur->total - o < w->chunk_bytes ? w->cur->total - o : w->chunk_bytes;
-    zr_checksum_update(w->hs, w->cur->buf + o, (size_t)l);
+    if (w->pend) {
+      zr_checksum_update(w->hs, w->pend[w->hash_cursor], (size_t)l);
+      free(w->pend[w->hash_cursor]);
+      w->pend[w->hash_cursor] = NULL;
+    } else {
+      zr_checksum_update(w->hs, w->cur->buf + o, (size_t)l);
+    }
     w->hash_cursor++;
   }
   if (w->hash_cursor == w->n_chunks) {
@@ -448,6 +493,7 @@ int zr_wsync_tick(zr_wsync *w, uint64_t now_ms) {
 
 int zr_wready_apply(const zr_wready *r, zr_tf *m) {
   ZR_ASSERT(r && m);
+  if (!r->buf) return zr_seterr(-EINVAL, "wsync: version %" PRIu64 " was fetched verify-only (no bytes)", r->version);
   size_t nt = zr_tf_n_tensors(m);
   if (r->n_tensors != nt)
     return zr_seterr(-EINVAL, "wsync: version %" PRIu64 " has %zu tensors, the model %zu", r->version,
@@ -483,6 +529,11 @@ int zr_wsync_take(zr_wsync *w, zr_wready **out) {
   if (!zr_wsync_complete(w)) return zr_seterr(-EAGAIN, "wsync: no complete version");
   *out = w->cur;
   w->cur = NULL;
+  zr_wready_free(&w->kept);
+  if (w->cfg.keep_held && (*out)->buf) {
+    atomic_fetch_add(&(*out)->refs, 1);
+    w->kept = *out;
+  }
   w->has_held = true;
   w->held = (*out)->version;
   memcpy(w->held_learner, w->cur_learner, sizeof w->held_learner);
@@ -499,6 +550,58 @@ int zr_wsync_apply(zr_wsync *w, zr_tf *m, uint64_t *version_out) {
   w->held = w->cur->version;
   memcpy(w->held_learner, w->cur_learner, sizeof w->held_learner);
   if (version_out) *version_out = w->held;
+  if (w->cfg.keep_held) {
+    zr_wready_free(&w->kept);
+    w->kept = w->cur;
+    w->cur = NULL;
+  }
   drop_fetch(w);
+  return 0;
+}
+
+/* ---- relaying ------------------------------------------------------------------------------ */
+
+bool zr_wsync_fetch_id(const zr_wsync *w, uint64_t *checksum, uint64_t *version) {
+  if (!w->cur || w->complete) return false;
+  if (checksum) *checksum = w->checksum;
+  if (version) *version = w->cur->version;
+  return true;
+}
+
+uint32_t zr_wsync_tries(const zr_wsync *w, uint32_t index) {
+  if (!w->cur || w->complete || index >= w->n_chunks) return 0;
+  return w->tries[index];
+}
+
+int zr_wsync_refused(zr_wsync *w, uint64_t version, uint32_t index) {
+  if (!w->cur || w->complete || version != w->cur->version || index >= w->n_chunks) return 1;
+  if (w->state[index] != CH_REQUESTED) return 1;
+  w->state[index] = CH_RETRY;
+  return 0;
+}
+
+static void piece(const zr_wready *r, uint32_t index, const void **data, uint32_t *len, uint64_t *offset) {
+  uint64_t off = (uint64_t)index * r->chunk_bytes;
+  uint64_t l = r->total - off < r->chunk_bytes ? r->total - off : r->chunk_bytes;
+  if (data) *data = r->buf + off;
+  if (len) *len = (uint32_t)l;
+  if (offset) *offset = off;
+}
+
+int zr_wsync_serve(const zr_wsync *w, uint64_t checksum, uint32_t index, const void **data, uint32_t *len,
+                   uint64_t *offset, uint64_t *version) {
+  const zr_wready *cur = w->cur && w->cur->buf && w->checksum == checksum ? w->cur : NULL;
+  const zr_wready *r = cur ? cur : w->kept && w->kept->checksum == checksum ? w->kept : NULL;
+  if (!r) {
+    uint64_t newest = w->has_held ? w->held : 0;
+    if (w->cur && w->cur->version > newest) newest = w->cur->version;
+    if (version) *version = newest;
+    return zr_seterr(-ENOENT, "wsync: no version with checksum %016" PRIx64 " here", checksum);
+  }
+  if (index >= r->n_chunks)
+    return zr_seterr(-ERANGE, "wsync: chunk %u out of range (%u chunks)", index, r->n_chunks);
+  if (r == cur && w->state[index] != CH_DONE) return -EAGAIN;
+  piece(r, index, data, len, offset);
+  if (version) *version = r->version;
   return 0;
 }

@@ -20,7 +20,8 @@
  * model, or detaches the complete version with zr_wsync_take (loop thread), hands the
  * zr_wready to the compute thread, which calls zr_wready_apply between decode steps and frees
  * it. The wsync copies everything it needs out of announcements (the caller keeps ownership of
- * the protobuf). */
+ * the protobuf). A zr_wready is reference-counted (atomically): with keep_held the wsync keeps
+ * one reference to re-serve the version while the compute thread applies and frees its own. */
 #ifndef ZR_WSYNC_H
 #define ZR_WSYNC_H
 
@@ -39,6 +40,12 @@ typedef struct {
   uint64_t max_total_bytes;    /* largest version accepted (default 64 GiB) */
   uint32_t max_chunk_bytes;    /* largest chunk_bytes accepted (default 256 MiB, the frame limit) */
   uint32_t max_tensors;        /* most tensors in a manifest (default 1M) */
+  bool keep_held;              /* relay: keep a reference to the held version's bytes after
+                                * take / apply, so zr_wsync_serve can re-serve it (default off) */
+  bool verify_only;            /* benchmarks: check every chunk and the whole-version checksum but
+                                * keep no buffer (chunks arriving ahead of the in-order hash are
+                                * held until it reaches them, then freed); take gives a version
+                                * without bytes that cannot be applied (default off) */
 } zr_wsync_cfg;
 
 /* The defaults above. */
@@ -118,5 +125,26 @@ uint64_t zr_wready_version(const zr_wready *r);
 void zr_wready_free(zr_wready **r);
 
 zr_wsync_stats zr_wsync_get_stats(const zr_wsync *w);
+
+/* ---- relaying (actor/relay.h) ----------------------------------------------------------------
+ * A relay re-serves what its wsync holds, content-addressed by the whole-version checksum the
+ * learner announced; receivers verify every chunk against the learner's checksums anyway. */
+
+/* The whole-version checksum and number of the version being fetched; false when idle. */
+bool zr_wsync_fetch_id(const zr_wsync *w, uint64_t *checksum, uint64_t *version);
+/* How many times chunk `index` of the version being fetched has been handed out by
+ * zr_wsync_requests (1 on its first request, more on refetches); 0 when idle or out of range. */
+uint32_t zr_wsync_tries(const zr_wsync *w, uint32_t index);
+/* A server answered chunk `index` of `version` with an error (it does not hold it): the chunk is
+ * requested again at once instead of after request_timeout_ms. 0 when marked, 1 ignored. */
+int zr_wsync_refused(zr_wsync *w, uint64_t version, uint32_t index);
+/* Chunk `index` of the version whose whole checksum is `checksum`, if verified here: from the
+ * fetch in progress (chunks already checked) or, with keep_held, from the held version. 0 with
+ * *data (valid until the next zr_wsync_offer / take / apply / free), *len, *offset, *version;
+ * -EAGAIN: that version is being fetched but this chunk is not verified yet; -ERANGE: index out
+ * of range; -ENOENT: not held (*version, when not NULL, is then the newest version number held
+ * or being fetched, 0 if none, so a server can tell "older than mine" from "not seen yet"). */
+int zr_wsync_serve(const zr_wsync *w, uint64_t checksum, uint32_t index, const void **data, uint32_t *len,
+                   uint64_t *offset, uint64_t *version);
 
 #endif

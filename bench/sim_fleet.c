@@ -46,6 +46,7 @@
 #include <zmq.h>
 
 #include "common/frame.h"
+#include "common/simdist.h"
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -64,13 +65,9 @@ static uint64_t now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* xorshift per thread */
-static double rnd01(uint64_t *s) {
-  *s ^= *s << 13;
-  *s ^= *s >> 7;
-  *s ^= *s << 17;
-  return (double)(*s >> 11) / 9007199254740992.0;
-}
+/* the draws (lengths, token ids, log-probs, latencies) are common/simdist.h's, the same the real
+ * daemons' simulated engine and scorer use ([actor] engine = sim, [reward] engine = sim) */
+static double rnd01(zr_simrng *s) { return zr_simrng_u01(s); }
 
 /* ---- the fleet ---------------------------------------------------------------------------- */
 
@@ -115,7 +112,7 @@ typedef struct {
   int n_peers;
   sim_ev *heap;
   size_t n_heap, cap_heap;
-  uint64_t rng;
+  zr_simrng rng;
   sim_counts c;
   double *lat_ms; /* WorkRequest -> WorkGrant, measured window only */
   size_t n_lat, cap_lat;
@@ -183,7 +180,7 @@ static void ask(sim_thread *t, sim_peer *p) {
 }
 
 static uint64_t draw_ms_us(sim_thread *t, double mean_ms) { /* uniform in [0.5, 1.5] * mean */
-  return (uint64_t)(mean_ms * 1000.0 * (0.5 + rnd01(&t->rng)));
+  return (uint64_t)(zr_simdist_jitter_ms(mean_ms, &t->rng) * 1000.0);
 }
 
 static void on_grant(sim_thread *t, int pi, const Zerorl__WorkGrant *g) {
@@ -226,12 +223,11 @@ static void on_grant(sim_thread *t, int pi, const Zerorl__WorkGrant *g) {
 static void send_rollout(sim_thread *t, int pi, sim_task *st, uint32_t idx) {
   sim_peer *p = &t->peers[pi];
   /* length: exponential with mean mean_len, in [1, max_new] */
-  int n = (int)(-log(1.0 - rnd01(&t->rng) * 0.999999) * opt.mean_len) + 1;
-  if (n > opt.max_new) n = opt.max_new;
+  int n = zr_simdist_tokens(ZR_SIMDIST_EXPONENTIAL, opt.mean_len, opt.max_new, &t->rng);
   for (int i = 0; i < n; i++) {
-    t->ids[i] = 97 + (uint32_t)(rnd01(&t->rng) * 26);
+    t->ids[i] = 97 + zr_simrng_below(&t->rng, 26);
     t->text[i] = (char)t->ids[i];
-    t->lps[i] = (float)(-0.01 - 2.0 * rnd01(&t->rng));
+    t->lps[i] = zr_simdist_logprob(&t->rng);
     t->vers[i] = st->version;
   }
   t->text[n] = '\0';
@@ -530,7 +526,7 @@ static int run_one(int N, void *ctx_unused) {
   for (int i = 0; i < nt; i++) {
     th[i].index = i;
     th[i].peers = calloc((size_t)total, sizeof *th[i].peers);
-    th[i].rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)N;
+    zr_simrng_seed(&th[i].rng, 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)N);
     th[i].ids = malloc((size_t)opt.max_new * sizeof *th[i].ids);
     th[i].lps = malloc((size_t)opt.max_new * sizeof *th[i].lps);
     th[i].vers = malloc((size_t)opt.max_new * sizeof *th[i].vers);

@@ -91,6 +91,9 @@ static const char *const kls[] = {"none", "k1", "k2", "k3", NULL};
 static const char *const updates[] = {"finish", "inflight", NULL};
 static const char *const schedules[] = {"constant", "linear", "cosine", NULL};
 static const char *const dtypes[] = {"f32", "bf16", NULL};
+static const char *const actor_engines[] = {"model", "sim", NULL};
+static const char *const sim_dists[] = {"exponential", "uniform", "fixed", NULL};
+static const char *const reward_engines[] = {"verifier", "sim", NULL};
 
 static const key_def keys[] = {
     STRING(job, id, STR_IDENT, 0, 64, "",
@@ -108,6 +111,8 @@ static const key_def keys[] = {
     STRING(model, backend, STR_IDENT, 1, 16, "cpu", "Compute backend: `cpu` or `cuda`."),
     INT(model, threads, 0, 1024, "0", "CPU backend threads of the learner; 0: every core."),
     INT(model, device, 0, 1024, "0", "CUDA device of the learner when `backend = cuda`."),
+    ENUM(model, dtype, dtypes, "f32",
+         "GEMM precision with `backend = cuda` (learner and actors): `f32`, or `bf16` (bf16 copies of the weights and bf16 GEMM inputs with fp32 accumulation; master weights, AdamW state and other ops stay fp32). The CPU backend always computes in fp32."),
 
     STRING(data, train, STR_TEXT, 0, 4096, "",
            "Training file: tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft); for rl also `gen:KIND:DIFFICULTY:N[:SEED]`, a built-in generator (`arith`, `countdown`)."),
@@ -156,7 +161,23 @@ static const key_def keys[] = {
     DURATION(actor, weight_deadline, SEC(1), HOUR(2), "5m", "Abandon a weight version not fetched completely in this time."),
     DURATION(actor, chunk_timeout, MS(10), MIN(10), "10s", "Request a weight chunk again after this long without an answer."),
     INT(actor, max_chunks_in_flight, 1, 4096, "8", "Weight chunk requests outstanding at once."),
+    STRING(actor, relay_listen, STR_TEXT, 0, 1024, "",
+           "Re-serve the weight versions this actor holds to other actors on this ZeroMQ endpoint (e.g. `tcp://*:5600`), forming a relay tree so the learner's link is not the fan-out bottleneck (docs/scale.md); empty: off. Relaying actors find each other in Redis."),
+    STRING(actor, relay_advertise, STR_TEXT, 0, 1024, "",
+           "The endpoint other actors connect to for `relay_listen`; empty: `relay_listen` with `*` / `0.0.0.0` replaced by this host's name."),
+    INT(actor, relay_fanout, 1, 64, "2", "Children per node of the weight relay tree (the learner is the root)."),
     DURATION(actor, ask_interval, MS(10), MIN(1), "1s", "Re-ask period for work while none arrives."),
+    ENUM(actor, engine, actor_engines, "model",
+         "`model`: generate with the policy in `[model] path`; `sim`: a simulated engine for scale tests (no weights loaded or fetched; completions of random in-vocabulary tokens whose lengths and timings follow the `sim_*` keys; tokens carry the latest announced policy version)."),
+    ENUM(actor, sim_tokens_dist, sim_dists, "exponential",
+         "`engine = sim`: shape of the completion lengths: `exponential` (mean `sim_tokens_mean`), `uniform` (1 .. 2 x mean - 1) or `fixed` (the mean); clipped to `sim_tokens_max` and the task's max_new_tokens."),
+    INT(actor, sim_tokens_mean, 1, 1048576, "400", "`engine = sim`: mean completion length in tokens."),
+    INT(actor, sim_tokens_max, 1, 1048576, "1024",
+        "`engine = sim`: longest completion (longer draws end here with finish reason length); at least `sim_tokens_mean`."),
+    DOUBLE(actor, sim_tokens_per_s, 0.001, 1e9, "400",
+           "`engine = sim`: decode speed of one slot in tokens/s: a completion of n tokens takes n / this seconds."),
+    INT(actor, sim_seed, 0, INT64_MAX, "0",
+        "`engine = sim`: seed of the draws, mixed with the worker id (so actors differ and a fixed id repeats)."),
 
     DOUBLE(learner, lr, 0, 10, "1e-6", "Peak learning rate."),
     DOUBLE(learner, beta1, 0, 0.999999, "0.9", "AdamW beta1."),
@@ -182,12 +203,24 @@ static const key_def keys[] = {
     INT(learner, probe_tasks, 1, 1000000, "200", "sft: held-out tasks per probe."),
     DOUBLE(learner, stop_at_accuracy, 0, 1, "0",
            "sft: end the run (with a checkpoint) once a probe reaches this accuracy, e.g. to stop a cold start in the steep part of its curve; 0: never."),
+    INT(learner, world_size, 1, 1024, "1",
+        "Data-parallel learner processes (one per GPU); rank 0 runs the hub, the others only compute. `zerorl-learner --world-size` overrides it."),
+    INT(learner, rank, 0, 1023, "0", "This learner process's rank in 0 .. world_size - 1. `zerorl-learner --rank` overrides it."),
+    DURATION(learner, collective_timeout, MS(500), HOUR(2), "5m",
+             "World size > 1: a rank that stays silent this long (no heartbeat, or no part in a collective) fails the whole group loudly instead of hanging."),
+    STRING(learner, dist_host, STR_TEXT, 1, 255, "127.0.0.1",
+           "World size > 1: the address rank 0 binds its collective sockets on (an ephemeral TCP port) and publishes in Redis for the other ranks."),
 
     INT(reward, slots, 1, 1024, "4",
         "Checks a reward worker runs at once (its worker threads); `zerorl-reward --slots` overrides it."),
     DURATION(reward, default_deadline, MS(100), HOUR(1), "30s",
              "Time budget of a score request that carries no `deadline_ms`; a check over its budget is a timeout."),
     DOUBLE(reward, timeout_reward, -999, 999, "0", "Reward reported for a check that ran out of its time budget."),
+    ENUM(reward, engine, reward_engines, "verifier",
+         "`verifier`: score with the task's rule-based verifier (math, exact, countdown, code in the sandbox); `sim`: a simulated scorer for scale tests (reward 1 with probability `sim_correct`, else 0, after `sim_score_time`)."),
+    DURATION(reward, sim_score_time, MS(0), MIN(10), "5ms",
+             "`engine = sim`: mean time of one check; each takes uniformly 0.5 .. 1.5 x this."),
+    DOUBLE(reward, sim_correct, 0, 1, "0.3", "`engine = sim`: probability that a rollout is scored correct (reward 1)."),
 
     STRING(redis, host, STR_TEXT, 0, 255, "127.0.0.1",
            "Redis host name or address; not used when `socket` is set."),
@@ -800,12 +833,17 @@ int zr_config_validate(const zr_config *c) {
   if ((rc = check_order(c, "redis", "heartbeat_ttl", "heartbeat_interval", true)) < 0) return rc;
   if ((rc = check_order(c, "redis", "backoff_max", "backoff_min", false)) < 0) return rc;
   if ((rc = check_order(c, "net", "reconnect_ivl_max", "reconnect_ivl", false)) < 0) return rc;
+  if ((rc = check_order(c, "actor", "sim_tokens_max", "sim_tokens_mean", false)) < 0) return rc;
   if (!c->redis.host[0] && !c->redis.socket[0])
     return zr_seterr(-EINVAL, "%s[redis] host: empty, and [redis] socket is not set either (set one)",
                      origin_prefix(c, must_find("redis", "host"), pre, sizeof pre));
   if (c->redis.user[0] && !c->redis.password[0])
     return zr_seterr(-EINVAL, "%s[redis] user: set, but [redis] password is empty (AUTH needs both)",
                      origin_prefix(c, must_find("redis", "user"), pre, sizeof pre));
+  if (c->learner.rank >= c->learner.world_size)
+    return zr_seterr(-EINVAL, "%s[learner] rank: %lld is not below [learner] world_size %lld",
+                     origin_prefix(c, must_find("learner", "rank"), pre, sizeof pre), (long long)c->learner.rank,
+                     (long long)c->learner.world_size);
   static const char *const endpoints[] = {"learner_tasks", "learner_weights", "learner_announce"};
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < i; j++) {

@@ -48,6 +48,7 @@ typedef struct zr_config {
     char *backend;  /* "cpu" or "cuda" */
     int64_t threads; /* CPU backend threads; 0 = all cores */
     int64_t device;  /* CUDA device of the learner */
+    int dtype;       /* GEMM precision on the CUDA backend: index into {f32, bf16} */
   } model;
   struct {
     char *train;    /* tasks JSONL (rl, rejection-sample, eval) or prompt/completion JSONL (sft) */
@@ -90,7 +91,16 @@ typedef struct zr_config {
     int64_t weight_deadline_ms;
     int64_t chunk_timeout_ms;
     int64_t max_chunks_in_flight;
+    char *relay_listen;       /* "" = not a weight relay (actor/relay.h) */
+    char *relay_advertise;    /* "" = relay_listen with this host's name */
+    int64_t relay_fanout;
     int64_t ask_interval_ms;
+    int engine;               /* index into {model, sim} */
+    int sim_tokens_dist;      /* index into {exponential, uniform, fixed} (common/simdist.h) */
+    int64_t sim_tokens_mean;  /* engine = sim: completion lengths, tokens */
+    int64_t sim_tokens_max;
+    double sim_tokens_per_s;  /* engine = sim: per slot */
+    int64_t sim_seed;
   } actor;
   struct {
     double lr, beta1, beta2, weight_decay, grad_clip;
@@ -111,11 +121,18 @@ typedef struct zr_config {
     int64_t probe_every;      /* sft: greedy accuracy on [data] heldout every N steps; 0 = never */
     int64_t probe_tasks;      /* sft: held-out tasks per probe */
     double stop_at_accuracy;  /* sft: end the run once a probe reaches it; 0 = never */
+    int64_t world_size;       /* data-parallel learner processes (learner/comm.h) */
+    int64_t rank;             /* this process's rank, 0 .. world_size - 1; rank 0 runs the hub */
+    int64_t collective_timeout_ms; /* a silent rank / collective fails the group after this */
+    char *dist_host;          /* address rank 0 binds and publishes for the other ranks */
   } learner;
   struct {
     int64_t slots;               /* checks a reward worker runs at once */
     int64_t default_deadline_ms; /* budget of a ScoreRequest without deadline_ms */
     double timeout_reward;       /* reward reported with status TIMEOUT */
+    int engine;                  /* index into {verifier, sim} */
+    int64_t sim_score_time_ms;   /* engine = sim: mean time of a check */
+    double sim_correct;          /* engine = sim: probability of reward 1 */
   } reward;
   struct {
     char *host;

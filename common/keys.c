@@ -131,6 +131,14 @@ int zr_key_job_events(char *out, size_t cap, const char *prefix, const char *job
   return job_key(out, cap, prefix, job, "events");
 }
 
+int zr_key_job_dist(char *out, size_t cap, const char *prefix, const char *job) {
+  return job_key(out, cap, prefix, job, "dist");
+}
+
+int zr_key_job_relays(char *out, size_t cap, const char *prefix, const char *job) {
+  return job_key(out, cap, prefix, job, "relays");
+}
+
 int zr_key_worker(char *out, size_t cap, const char *prefix, const char *job, const char *role,
                   const char *id) {
   int rc = zr_key_check_prefix(prefix);

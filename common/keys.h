@@ -8,6 +8,8 @@
  *   zerorl:job:{job}:queue               hash    ZR_QUEUE_* fields (the learner hub's queues)
  *   zerorl:job:{job}:metrics             stream  one entry per optimizer step
  *   zerorl:job:{job}:events              stream  lifecycle events
+ *   zerorl:job:{job}:dist                hash    ZR_DIST_* fields (multi-rank learner rendezvous)
+ *   zerorl:job:{job}:relays              zset    weight relay endpoints scored by last refresh (ms)
  *   zerorl:worker:{job}:{role}:{id}      hash    ZR_WORKER_* fields, with a TTL (heartbeat)
  *
  * Key builders write into a caller buffer (ZR_KEY_MAX bytes always suffice) and return 0, or
@@ -45,6 +47,12 @@ int zr_key_job_queue(char *out, size_t cap, const char *prefix, const char *job)
 int zr_key_job_metrics(char *out, size_t cap, const char *prefix, const char *job);
 /* PREFIX:job:JOB:events (stream of lifecycle events) */
 int zr_key_job_events(char *out, size_t cap, const char *prefix, const char *job);
+/* PREFIX:job:JOB:dist (hash: rendezvous of a data-parallel learner group, learner/comm.h) */
+int zr_key_job_dist(char *out, size_t cap, const char *prefix, const char *job);
+/* PREFIX:job:JOB:relays (sorted set: member = a relaying actor's chunk endpoint, score = wall
+ * clock ms of its last refresh; entries older than ZR_RELAY_TTL_MS are dead, actor/relay.h) */
+int zr_key_job_relays(char *out, size_t cap, const char *prefix, const char *job);
+#define ZR_RELAY_TTL_MS 15000
 /* PREFIX:worker:JOB:ROLE:ID (heartbeat hash with a TTL) */
 int zr_key_worker(char *out, size_t cap, const char *prefix, const char *job, const char *role,
                   const char *id);
@@ -71,6 +79,15 @@ int zr_key_check_component(const char *what, const char *value);
 #define ZR_JOB_FIELD_COUNT 10
 /* Every job hash field, in the order above. */
 extern const char *const zr_job_fields[ZR_JOB_FIELD_COUNT];
+
+/* ---- learner group rendezvous: PREFIX:job:JOB:dist (learner/comm.h) ------------------- */
+
+#define ZR_DIST_ENDPOINT "endpoint"       /* rank 0's collective socket (tcp://host:port) */
+#define ZR_DIST_HB_ENDPOINT "hb_endpoint" /* rank 0's heartbeat socket */
+#define ZR_DIST_WORLD_SIZE "world_size"   /* ranks in the group */
+#define ZR_DIST_GENERATION "generation"   /* random id of this start of rank 0 */
+#define ZR_DIST_NCCL_ID "nccl_id"         /* hex ncclUniqueId (CUDA learners), "" on CPU */
+#define ZR_DIST_UPDATED_AT "updated_at"
 
 /* ---- job states ------------------------------------------------------------------------ */
 

@@ -1,5 +1,6 @@
 /* backend_cuda.cu: the CUDA backend's construction, memory ops, cuBLAS GEMMs and collectives
- * (backend_cuda.h). The other ops are set by backend_cuda_{ops,attn,lmhead}.cu. */
+ * (backend_cuda.h). The other ops are set by backend_cuda_{ops,attn,lmhead,sample}.cu; bf16 mode
+ * (weight copies, cuBLASLt GEMMs) lives in backend_cuda_bf16.cu. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +53,14 @@ static int cu_alloc(zr_backend *b, void **out, size_t bytes) {
 }
 
 static void cu_free(zr_backend *b, void *p) {
-  if (p) ZR_CK(cudaFree(p)); /* cudaFree waits for work that may still use p */
+  if (!p) return;
+  zr_cuda_weights_forget(b, p); /* a hinted weight block: drop its bf16 copy */
+  ZR_CK(cudaFree(p));           /* cudaFree waits for work that may still use p */
 }
 
 static void cu_upload(zr_backend *b, void *dst, const void *src, size_t bytes) {
   /* pageable source: staged before cudaMemcpyAsync returns, so the caller may reuse it */
+  zr_cuda_touch(b, dst, bytes);
   if (bytes) ZR_CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, zr_cu_stream(b)));
 }
 static void cu_download(zr_backend *b, void *dst, const void *src, size_t bytes) {
@@ -65,9 +69,11 @@ static void cu_download(zr_backend *b, void *dst, const void *src, size_t bytes)
   ZR_CK(cudaStreamSynchronize(zr_cu_stream(b)));
 }
 static void cu_copy(zr_backend *b, void *dst, const void *src, size_t bytes) {
+  zr_cuda_touch(b, dst, bytes);
   if (bytes && dst != src) ZR_CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, zr_cu_stream(b)));
 }
 static void cu_zero(zr_backend *b, void *dst, size_t bytes) {
+  zr_cuda_touch(b, dst, bytes);
   if (bytes) ZR_CK(cudaMemsetAsync(dst, 0, bytes, zr_cu_stream(b)));
 }
 static void cu_sync(zr_backend *b) { ZR_CK(cudaStreamSynchronize(zr_cu_stream(b))); }
@@ -97,6 +103,7 @@ static void cu_destroy(zr_backend *b) {
   zr_cuda_ctx *c = zr_cu(b);
   if (c) {
     if (c->stream) cudaStreamSynchronize(c->stream);
+    zr_cuda_bf16_release(c);
     if (c->ws) cudaFree(c->ws);
     if (c->red) cudaFree(c->red);
     if (c->blas) cublasDestroy(c->blas);
@@ -121,6 +128,8 @@ static void cu_gemm_batched(zr_backend *b, bool ta, bool tb, int m, int n, int k
                             int64_t sc, int batch) {
   ZR_ASSERT(m >= 0 && n >= 0 && k >= 0 && batch >= 0);
   if (m == 0 || n == 0 || batch == 0) return;
+  if (zr_cu(b)->n_wr) /* a GEMM writing into a hinted weight block makes its bf16 copy stale */
+    for (int i = 0; i < batch; i++) zr_cuda_touch(b, C + i * sc, ((size_t)(m - 1) * ldc + n) * sizeof(float));
   if (k == 0) { /* C = beta C, as the CPU backend */
     for (int i = 0; i < batch; i++) {
       k_scale_matrix<<<zr_blocks((size_t)m * n, 256), 256, 0, zr_cu_stream(b)>>>(C + i * sc, m, n, ldc, beta);
@@ -128,6 +137,10 @@ static void cu_gemm_batched(zr_backend *b, bool ta, bool tb, int m, int n, int k
     }
     return;
   }
+  /* bf16 mode: single GEMMs through cuBLASLt (backend_cuda_bf16.cu); else, or when it cannot, fp32 */
+  if (batch == 1 && zr_cu(b)->lt &&
+      zr_cuda_bf16_gemm(b, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+    return;
   cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (batch == 1)
     ZR_CKB(cublasSgemm(zr_cu(b)->blas, ob, oa, n, m, k, &alpha, B, ldb, A, lda, &beta, C, ldc));
@@ -201,6 +214,8 @@ extern "C" int zr_backend_cuda_new(zr_backend **out, int device) {
   zr_cuda_set_ops(b);
   zr_cuda_set_attn(b);
   zr_cuda_set_lmhead(b);
+  zr_cuda_set_sample(b);
+  b->weights_hint = zr_cuda_weights_hint;
   *out = b;
   return 0;
 }

@@ -38,11 +38,13 @@ __global__ void k_swiglu_bwd(float *dg, float *du, const float *dout, const floa
 
 static void cu_add(zr_backend *b, float *y, const float *x, size_t n) {
   if (!n) return;
+  zr_cuda_touch(b, y, n * sizeof(float));
   k_add<<<grid(n), T, 0, zr_cu_stream(b)>>>(y, x, n);
   ZR_LAUNCHED();
 }
 static void cu_scale(zr_backend *b, float *y, float a, size_t n) {
   if (!n) return;
+  zr_cuda_touch(b, y, n * sizeof(float));
   k_scale<<<grid(n), T, 0, zr_cu_stream(b)>>>(y, a, n);
   ZR_LAUNCHED();
 }
@@ -192,6 +194,7 @@ __global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, 
 }
 static void cu_adamw(zr_backend *b, float *p, const float *g, float *m, float *v, size_t n, const zr_adamw_coef *c) {
   if (!n) return;
+  zr_cuda_touch(b, p, n * sizeof(float)); /* bf16 mode: the weights' bf16 copy is refreshed before the next gemm */
   k_adamw<<<grid(n), T, 0, zr_cu_stream(b)>>>(p, g, m, v, n, *c);
   ZR_LAUNCHED();
 }

@@ -46,10 +46,11 @@ static void write_queue_hash(zr_learner *l) {
   zr_key_job_queue(key, sizeof key, l->prefix, l->job_id);
   uint64_t v[] = {c.tasks_pending, c.tasks_leased, c.rollouts_waiting, c.rollouts_scoring, c.groups_ready,
                   c.retries, c.expired_leases, c.dropped_stale, c.dropped_bad + l->dropped_bad, c.duplicates,
-                  c.groups_filtered, c.groups_trained, c.tasks_dropped};
+                  c.groups_filtered, c.groups_trained, c.tasks_dropped,
+                  l->wpub ? zr_wpub_get_stats(l->wpub).chunks_served : 0};
   const char *names[] = {"tasks_pending", "tasks_leased", "rollouts_waiting", "rollouts_scoring", "groups_ready",
                          "retries", "expired_leases", "dropped_stale", "dropped_bad", "duplicates",
-                         "groups_filtered", "groups_trained", "tasks_dropped"};
+                         "groups_filtered", "groups_trained", "tasks_dropped", "weight_chunks_served"};
   enum { N = sizeof v / sizeof *v };
   char vals[N][24];
   const char *argv[2 + 2 * N];
@@ -158,6 +159,16 @@ static void final_checkpoint(zr_learner *l) {
   }
 }
 
+/* Whether the compute thread's checkpoint rule (learner_compute.c) can fire after batch `batch`:
+ * at most updates_per_batch optimizer steps happen in one batch. Read while the compute thread
+ * is idle. */
+static bool lr_checkpoint_may_follow(const zr_learner *l, int64_t batch) {
+  int64_t every = l->cfg->learner.checkpoint_every;
+  if (every <= 0) return false;
+  int64_t max_step = l->step + (int64_t)l->cfg->algo.updates_per_batch;
+  return max_step / every != l->step / every || batch - l->ckpt_batch >= every;
+}
+
 static bool job_complete(zr_learner *l) {
   if (l->step >= l->cfg->learner.total_steps) return true;
   return l->data_done && zr_hub_epoch_done(l->hub) && l->n_pending == 0;
@@ -200,7 +211,9 @@ void lr_maybe_train(zr_learner *l) {
   j->groups = l->pending_groups;
   j->n_groups = l->n_pending;
   j->batch = ++l->batches;
-  j->state = lr_snapshot_state(l); /* covers this batch: its groups count as trained */
+  /* the state a checkpoint after this batch would save (its groups count as trained); built
+   * only when a checkpoint can be due, since the trained set grows with the epoch */
+  j->state = lr_checkpoint_may_follow(l, j->batch) ? lr_snapshot_state(l) : NULL;
   l->pending_groups = NULL;
   l->n_pending = l->cap_pending = 0;
   if (lr_compute_submit(l, j) < 0) ZR_ASSERT(0);
@@ -219,7 +232,7 @@ static void on_compute_done(uv_async_t *a) {
     ZR_ERROR(LR_LOG, "%s", j->err);
     lr_event(l, "error", "%s", j->err);
   }
-  if (j->kind == CJ_RL_STEP && j->rc == 0) lr_write_groups(l, j->groups, j->n_groups, j->step, j->batch);
+  if (j->kind == CJ_RL_STEP && j->rc == 0 && !j->recorded) lr_write_groups(l, j->groups, j->n_groups, j->step, j->batch);
   if (j->kind == CJ_RL_STEP && j->rc == 0 && j->step == l->step) {
     /* every group had zero advantages: no optimizer step, the weights did not change */
     lr_write_metrics(l, j);
@@ -263,6 +276,13 @@ static void on_tick(uv_timer_t *t) {
   uint64_t now = zr_clock_mono_ms();
   if (l->done_called) {
     if (l->awaiting_redis) final_flush(l);
+    return;
+  }
+  char why[800];
+  if (l->comm && !l->cj_busy && zr_comm_failed(l->comm, why, sizeof why)) { /* a rank was lost while idle */
+    ZR_ERROR(LR_LOG, "%s", why);
+    lr_event(l, "error", "%s", why);
+    finish(l, 1);
     return;
   }
   zr_hub_tick(l->hub, now);

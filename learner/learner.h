@@ -26,6 +26,11 @@
  * calls done. zr_learner_drain (SIGTERM) stops granting, waits for work in flight up to
  * [learner] drain_timeout, trains what is complete, checkpoints and calls done.
  *
+ * With [learner] world_size N > 1 (`--world-size N --rank R`) this is rank 0 of a data-parallel
+ * group: its compute thread broadcasts every batch to the other ranks (zr_learner_run_rank,
+ * learner_dist.c) and the trainer averages gradients over them (learner/comm.h); a lost rank
+ * fails the job. See docs/training.md "Several learner processes".
+ *
  * The modes `sft` and `eval` need no other daemon: zr_learner_run_offline runs them in this
  * process (learner/offline.c).
  *
@@ -65,6 +70,12 @@ void zr_learner_reload(zr_learner *l, const zr_config *cfg);
 /* Joins the compute thread and frees everything; keep running the loop afterwards so the
  * handles close. NULL-safe; clears *l. */
 void zr_learner_free(zr_learner **l);
+
+/* A rank > 0 of a data-parallel learner group ([learner] world_size > 1, rank > 0, mode rl):
+ * joins rank 0 through Redis, loads the same weights and trains every batch rank 0 broadcasts
+ * until rank 0 ends the job (learner_dist.c). Synchronous; returns the exit code: 0 when rank 0
+ * ended cleanly, 1 on any failure (its own, rank 0's or a lost peer, with the reason logged). */
+int zr_learner_run_rank(const zr_config *cfg, const zr_learner_opts *o);
 
 /* Modes `sft` and `eval`, in process and synchronously. Returns the exit code (0 = done). */
 int zr_learner_run_offline(const zr_config *cfg, const zr_learner_opts *o);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -13,12 +14,15 @@
 #include "cuda/backend_cuda.h"
 #endif
 
-/* [model] backend: cpu (with [model] threads) or cuda (device [model] device). */
+/* [model] backend: cpu (with [model] threads) or cuda (device [model] device, GEMMs in [model] dtype). */
 int lr_backend_new(const zr_config *c, zr_backend **be) {
   if (strcmp(c->model.backend, "cpu") == 0) return zr_backend_cpu_new(be, (int)c->model.threads);
   if (strcmp(c->model.backend, "cuda") == 0) {
 #ifdef ZERORL_HAVE_CUDA
-    return zr_backend_cuda_new(be, (int)c->model.device);
+    int rc = zr_backend_cuda_new(be, (int)c->model.device);
+    if (rc == 0 && c->model.dtype == 1 && (rc = zr_backend_cuda_set_bf16(*be, true)) < 0) /* [model] dtype = bf16 */
+      zr_backend_free(be);
+    return rc;
 #else
     return zr_seterr(-ENOTSUP, "[model] backend = cuda: this build has no CUDA support (rebuild with -DZERORL_CUDA=ON "
                                "on a machine with nvcc), or use cpu");
@@ -94,7 +98,13 @@ static void rl_step(zr_learner *l, lr_cjob *j) {
                             .group = g};
     }
   }
-  int rc = zr_trainer_rl_step(l->trainer, s, n, &j->m);
+  int rc = l->comm ? lr_dist_send_step(l, s, n) : 0; /* the other ranks train on the same batch */
+  if (rc < 0) {
+    j->rc = rc;
+    snprintf(j->err, sizeof j->err, "training step: %s", zr_errmsg());
+    goto out;
+  }
+  rc = zr_trainer_rl_step(l->trainer, s, n, &j->m);
   if (rc == -ERANGE) {
     ZR_WARN(LR_LOG, "step skipped: %s", zr_errmsg());
   } else if (rc < 0) {
@@ -111,12 +121,19 @@ static void rl_step(zr_learner *l, lr_cjob *j) {
     snprintf(j->err, sizeof j->err, "weight version %llu: %s", (unsigned long long)version, zr_errmsg());
     goto out;
   }
+  /* the batch's record goes to trained.jsonl before a checkpoint can claim its groups as trained:
+   * a crash between the two must not leave trained groups without their lines (the loop thread
+   * writes nothing to trained.jsonl while a job runs) */
+  lr_write_groups(l, j->groups, j->n_groups, j->step, j->batch);
+  j->recorded = true;
   /* every N optimizer steps, and every N batches that changed nothing (all groups skipped), so
    * that a crash never loses more than N batches of consumed work */
   int64_t every = l->cfg->learner.checkpoint_every;
   bool stepped = j->step > l->step;
-  json_object_set_new(j->state, "policy_version", json_integer((json_int_t)(stepped ? version : l->version)));
-  if (every > 0 && ((stepped && j->step / every != l->step / every) || j->batch - l->ckpt_batch >= every)) {
+  if (j->state)
+    json_object_set_new(j->state, "policy_version", json_integer((json_int_t)(stepped ? version : l->version)));
+  if (every > 0 && j->state && ((stepped && j->step / every != l->step / every) || j->batch - l->ckpt_batch >= every)) {
+    if (l->trained && fflush(l->trained) == 0) fdatasync(fileno(l->trained)); /* the lines first */
     checkpoint(l, j);
     if (j->ckpt_dir[0]) l->ckpt_batch = j->batch;
   }
@@ -155,16 +172,23 @@ int lr_compute_start(zr_learner *l) {
   const zr_config *c = l->cfg;
   int rc;
   if ((rc = lr_backend_new(c, &l->be)) < 0) return rc;
+  if (c->learner.world_size > 1) { /* rank 0 of a group: wait for the other ranks */
+    if ((rc = lr_comm_open(c, l->job_id, l->be, &l->comm)) < 0) return rc;
+    ZR_INFO(LR_LOG, "rank 0 of %lld: gradients over %s", (long long)c->learner.world_size, zr_comm_transport(l->comm));
+  }
   char ckpt[4096] = "";
   if (l->resume || l->resume_auto) {
     if ((rc = zr_ckpt_latest(l->run_dir, ckpt, sizeof ckpt)) < 0 && !l->resume_auto)
       return zr_seterr(rc, "--resume: no checkpoint in %s/%s", l->run_dir, ZR_CKPT_SUBDIR);
     if (rc < 0) ckpt[0] = '\0';
   }
+  if (l->comm && (rc = lr_dist_send_init(l, ckpt)) < 0) return rc;
   if ((rc = zr_tf_load(&l->policy, ckpt[0] ? ckpt : l->model_dir, l->be)) < 0) return rc;
   l->vocab = zr_tf_config(l->policy)->vocab_size;
   zr_trainer_cfg tc;
   if ((rc = lr_trainer_cfg(c, &tc)) < 0) return rc;
+  tc.world_size = (int)c->learner.world_size;
+  tc.comm = l->comm;
   if (tc.loss.kl != ZR_KL_NONE) {
     const char *ref = c->model.ref_path[0] ? c->model.ref_path : l->model_dir;
     if ((rc = zr_tf_load(&l->ref, ref, l->be)) < 0) return rc;
@@ -187,6 +211,7 @@ int lr_compute_start(zr_learner *l) {
     l->batches = 0; /* a fresh start: groups a dead run consumed are trained again, drop their records */
     if ((rc = lr_trim_trained(l)) < 0) return rc;
   }
+  if (l->comm && (rc = lr_dist_check_weights(l->comm, l->policy)) < 0) return rc;
   if ((rc = zr_wversion_build(&l->initial_wv, l->policy, l->version, (uint64_t)l->step, publish_dtype(l),
                               (uint32_t)c->learner.chunk_bytes)) < 0)
     return rc;
@@ -214,6 +239,7 @@ void lr_compute_stop(zr_learner *l) {
     pthread_join(l->thread, NULL);
     l->thread_started = false;
   }
+  lr_dist_stop(l);
   zr_trainer_free(&l->trainer);
   zr_tf_free(&l->ref);
   zr_tf_free(&l->policy);

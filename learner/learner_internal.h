@@ -64,6 +64,7 @@ typedef struct {
   zr_wversion *wv;      /* the new weight version (ownership goes to the publisher) */
   char ckpt_dir[4096];  /* non-empty when a checkpoint was written */
   int64_t step;
+  bool recorded;        /* its groups are in trained.jsonl (written before any checkpoint) */
 } lr_cjob;
 
 /* Per-task prompt ids, tokenized once on first use. */
@@ -153,6 +154,7 @@ struct zr_learner {
   zr_trainer *trainer;
   zr_wversion *initial_wv;
   int64_t ckpt_batch; /* compute thread: the batch of the last checkpoint */
+  zr_comm *comm;      /* [learner] world_size > 1: the group (rank 0 here); used by the compute thread */
 };
 
 /* learner_job.c */
@@ -185,6 +187,13 @@ int lr_backend_new(const zr_config *c, zr_backend **be);
 int lr_compute_start(zr_learner *l);
 void lr_compute_stop(zr_learner *l);
 int lr_compute_submit(zr_learner *l, lr_cjob *j); /* -EBUSY while a job runs */
+
+/* learner_dist.c (world_size > 1) */
+int lr_comm_open(const zr_config *c, const char *job_id, zr_backend *be, zr_comm **out);
+int lr_dist_send_init(zr_learner *l, const char *ckpt);
+int lr_dist_send_step(zr_learner *l, const zr_rl_sample *s, int n);
+int lr_dist_check_weights(zr_comm *comm, zr_tf *policy);
+void lr_dist_stop(zr_learner *l); /* END (clean) or ABORT to the other ranks; frees the comm */
 
 /* learner.c */
 void lr_event(zr_learner *l, const char *kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

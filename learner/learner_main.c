@@ -1,6 +1,7 @@
 /* zerorl-learner: the learner daemon (learner/learner.h, docs/operations.md).
  *
  *   zerorl-learner --config FILE [--set section.key=value]... [--resume] [--run-dir DIR]
+ *                  [--world-size N --rank R]
  *
  * Mode `rl` (and `rejection-sample`, which shares the hub) runs the hub, the trainer and the
  * weight publisher until the job ends; `sft` and `eval` run in this process alone. SIGTERM or
@@ -27,6 +28,7 @@
 static void usage(FILE *out) {
   fprintf(out,
           "usage: " PROG " --config FILE [--set section.key=value]... [--resume] [--run-dir DIR]\n"
+          "       [--world-size N --rank R]\n"
           "\n"
           "Runs the learner of the job in FILE: [algo] mode rl (hub + trainer + weight publisher;\n"
           "actors and reward workers connect to it), rejection-sample (the same hub, no training:\n"
@@ -38,6 +40,11 @@ static void usage(FILE *out) {
           "  --resume        continue from the latest checkpoint in the run directory (error if none)\n"
           "  --resume=auto   continue from it if there is one, else start fresh (systemd restarts)\n"
           "  --run-dir DIR   where metrics.jsonl, checkpoints and logs go (default [job] run_dir)\n"
+          "  --world-size N  data-parallel learner processes, one per GPU ([learner] world_size); start\n"
+          "                  N processes with the same config and [job] id, --rank 0 .. N-1: rank 0 runs\n"
+          "                  the hub and publishes weights, the others only train; they meet through\n"
+          "                  Redis, and a lost rank stops them all within [learner] collective_timeout\n"
+          "  --rank R        this process's rank ([learner] rank)\n"
           "Signals: SIGTERM/SIGINT drain, checkpoint and exit 0; SIGHUP reloads [algo] max_staleness,\n"
           "reward_accuracy, reward_format, [learner] lr and the CURVE client allow-list.\n");
 }
@@ -105,6 +112,8 @@ int main(int argc, char **argv) {
                                            {"set", required_argument, NULL, 's'},
                                            {"resume", optional_argument, NULL, 'r'},
                                            {"run-dir", required_argument, NULL, 'd'},
+                                           {"world-size", required_argument, NULL, 'w'},
+                                           {"rank", required_argument, NULL, 'R'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   static app a;
@@ -131,6 +140,18 @@ int main(int argc, char **argv) {
       }
       break;
     case 'd': o.run_dir = optarg; break;
+    case 'w':
+    case 'R': { /* sugar for --set learner.world_size=N / learner.rank=R, applied after the other --set */
+      static char dist_sets[2][64];
+      char *d = dist_sets[ch == 'w' ? 0 : 1];
+      snprintf(d, sizeof dist_sets[0], "learner.%s=%s", ch == 'w' ? "world_size" : "rank", optarg);
+      if (a.nsets == 256) {
+        fprintf(stderr, PROG ": too many --set options\n");
+        return 2;
+      }
+      sets[a.nsets++] = d;
+      break;
+    }
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -148,6 +169,19 @@ int main(int argc, char **argv) {
   }
   if (!getenv("ZERORL_LOG_LEVEL")) zr_log_set_level((zr_log_level)a.cfg.job.log_level);
   int mode = a.cfg.algo.mode; /* rl, sft, rejection-sample, eval */
+  if (a.cfg.learner.world_size > 1 && mode != 0) {
+    fprintf(stderr, PROG ": [learner] world_size %lld: only [algo] mode = rl trains with several ranks\n",
+            (long long)a.cfg.learner.world_size);
+    zr_config_release(&a.cfg);
+    return 2;
+  }
+  if (a.cfg.learner.rank > 0) { /* a compute-only rank of a data-parallel group */
+    zr_sd_notify("READY=1");
+    int code = zr_learner_run_rank(&a.cfg, &o);
+    if (code != 0) fprintf(stderr, PROG ": rank %lld: %s\n", (long long)a.cfg.learner.rank, zr_errmsg());
+    zr_config_release(&a.cfg);
+    return code;
+  }
   if (mode == 1 || mode == 3) {
     zr_sd_notify("READY=1");
     int code = zr_learner_run_offline(&a.cfg, &o);

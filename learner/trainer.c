@@ -56,11 +56,11 @@ int zr_trainer_new(zr_trainer **out, zr_tf *policy, zr_tf *ref, const zr_trainer
   if (!out || !policy || !cfg) return zr_seterr(-EINVAL, "trainer: NULL argument");
   *out = NULL;
   zr_backend *be = zr_tf_backend(policy);
-  if (cfg->world_size != (be->world_size > 0 ? be->world_size : 1))
+  if (cfg->world_size != zr_comm_world(cfg->comm))
     return zr_seterr(-EINVAL,
-                     "trainer: world_size %d but the %s backend has a data-parallel group of %d (multi-rank "
-                     "training needs a backend with an all-reduce, e.g. CUDA with NCCL)",
-                     cfg->world_size, be->name, be->world_size);
+                     "trainer: world_size %d but the data-parallel group has %d rank(s) (multi-rank training "
+                     "needs a communicator, learner/comm.h: zerorl-learner --world-size N --rank R)",
+                     cfg->world_size, zr_comm_world(cfg->comm));
   if (cfg->minibatches < 1) return zr_seterr(-EINVAL, "trainer: minibatches %d must be >= 1", cfg->minibatches);
   if (cfg->micro_batch_tokens < 0)
     return zr_seterr(-EINVAL, "trainer: micro_batch_tokens %d must be >= 0", cfg->micro_batch_tokens);
@@ -251,10 +251,7 @@ static int optimizer_step(zr_trainer *t, double *grad_norm, double *lr_used) {
   float *g = zr_tf_grads(t->policy);
   size_t n = zr_tf_n_floats(t->policy);
   int rc;
-  if (t->cfg.world_size > 1) {
-    if ((rc = t->be->all_reduce_sum(t->be, g, n))) return rc;
-    t->be->scale(t->be, g, 1.0f / (float)t->cfg.world_size, n);
-  }
+  if (t->cfg.world_size > 1 && (rc = zr_comm_all_reduce_avg(t->cfg.comm, g, n))) return rc;
   double norm;
   if (t->cfg.max_grad_norm > 0) {
     rc = zr_grad_clip(t->be, g, n, t->cfg.max_grad_norm, &norm);
@@ -277,6 +274,29 @@ static int optimizer_step(zr_trainer *t, double *grad_norm, double *lr_used) {
 
 /* ---- RL ------------------------------------------------------------------------------------ */
 
+/* This rank's share [*la, *lb) of the kept samples [a0, b0): contiguous and token-balanced (the
+ * boundary of rank r is the first k whose prefix holds >= r/W of the tokens); all of it at W 1. */
+static void local_range(const zr_trainer *t, const pc_view *v, int a0, int b0, int *la, int *lb) {
+  const int W = t->cfg.world_size, R = zr_comm_rank(t->cfg.comm);
+  if (W <= 1) {
+    *la = a0, *lb = b0;
+    return;
+  }
+  int64_t total = 0;
+  for (int k = a0; k < b0; k++) total += view_tokens(&v[k]);
+  int bound[2];
+  for (int e = 0; e < 2; e++) {
+    const int r = R + e;
+    int64_t cum = 0;
+    int k = a0;
+    if (r >= W) k = b0;
+    else
+      while (k < b0 && cum * W < total * r) cum += view_tokens(&v[k++]);
+    bound[e] = k;
+  }
+  *la = bound[0], *lb = bound[1];
+}
+
 int zr_trainer_rl_step(zr_trainer *t, const zr_rl_sample *s, int n, zr_step_metrics *m) {
   const uint64_t t_start = zr_clock_mono_ns();
   if (!t || !s || n < 1 || !m) return zr_seterr(-EINVAL, "trainer: rl_step needs samples (n = %d) and metrics", n);
@@ -293,6 +313,7 @@ int zr_trainer_rl_step(zr_trainer *t, const zr_rl_sample *s, int n, zr_step_metr
   pc_view *v = malloc((size_t)n * sizeof *v);
   int *kept = malloc((size_t)n * sizeof *kept);
   float *buf = NULL;
+  size_t *cpos = NULL; /* cpos[k]: completion offset of kept sample k */
   if (!gstart || !rew || !adv || !v || !kept) {
     rc = zr_seterr(-ENOMEM, "trainer: out of memory");
     goto done;
@@ -345,7 +366,8 @@ int zr_trainer_rl_step(zr_trainer *t, const zr_rl_sample *s, int n, zr_step_metr
   buf = malloc(5 * nc * sizeof *buf);
   double *kadv = malloc((size_t)nk * sizeof *kadv);
   int *klen = malloc((size_t)nk * sizeof *klen);
-  if (!buf || !kadv || !klen) {
+  cpos = calloc((size_t)nk + 1, sizeof *cpos);
+  if (!buf || !kadv || !klen || !cpos) {
     free(kadv);
     free(klen);
     rc = zr_seterr(-ENOMEM, "trainer: out of memory");
@@ -355,14 +377,26 @@ int zr_trainer_rl_step(zr_trainer *t, const zr_rl_sample *s, int n, zr_step_metr
   for (int k = 0; k < nk; k++) kadv[k] = adv[kept[k]], klen[k] = v[k].clen;
   const bool use_ref = t->cfg.loss.kl != ZR_KL_NONE;
   const bool recompute_old = t->cfg.minibatches > 1;
+  const int W = t->cfg.world_size;
+  int n_mb = t->cfg.minibatches < nk ? t->cfg.minibatches : nk;
+  for (int k = 0; k < nk; k++) cpos[k + 1] = cpos[k] + (size_t)v[k].clen;
   uint64_t t0 = zr_clock_mono_ns();
-  if (use_ref && (rc = forward_comp_logp(t, t->ref, v, nk, ref_c))) goto done2;
-  if (recompute_old && (rc = forward_comp_logp(t, t->policy, v, nk, old_c))) goto done2;
+  if (W == 1) {
+    if (use_ref && (rc = forward_comp_logp(t, t->ref, v, nk, ref_c))) goto done2;
+    if (recompute_old && (rc = forward_comp_logp(t, t->policy, v, nk, old_c))) goto done2;
+  } else if (use_ref || recompute_old) { /* only this rank's shares */
+    for (int mb = 0; mb < n_mb; mb++) {
+      int la, lb;
+      local_range(t, v, (int)((int64_t)nk * mb / n_mb), (int)((int64_t)nk * (mb + 1) / n_mb), &la, &lb);
+      if (lb == la) continue;
+      if (use_ref && (rc = forward_comp_logp(t, t->ref, v + la, lb - la, ref_c + cpos[la]))) goto done2;
+      if (recompute_old && (rc = forward_comp_logp(t, t->policy, v + la, lb - la, old_c + cpos[la]))) goto done2;
+    }
+  }
   m->forward_ms += ms_since(t0);
 
   double ent_sum = 0, kl_sum = 0, clip_lo = 0, clip_hi = 0, dual = 0, ratio_sum = 0, is_sum = 0, is_max = 0;
   int64_t tok_through = 0;
-  int n_mb = t->cfg.minibatches < nk ? t->cfg.minibatches : nk;
   size_t coff = 0;
   for (int mb = 0; mb < n_mb; mb++) {
     const int a0 = (int)((int64_t)nk * mb / n_mb), b0 = (int)((int64_t)nk * (mb + 1) / n_mb);
@@ -370,8 +404,11 @@ int zr_trainer_rl_step(zr_trainer *t, const zr_rl_sample *s, int n, zr_step_metr
     for (int k = a0; k < b0; k++) mb_tok += v[k].clen;
     if ((rc = zr_tf_zero_grads(t->policy))) goto done2;
     double mb_loss = 0, mb_pg = 0;
-    for (int a = a0; a < b0;) {
-      const int b = micro_end(t, v, a, b0);
+    int la, lb;
+    local_range(t, v, a0, b0, &la, &lb);
+    for (int a = la; a < lb;) {
+      const int b = micro_end(t, v, a, lb);
+      coff = cpos[a];
       int ntok;
       zr_tf_batch batch;
       if ((rc = pack(t, v, a, b, &batch, &ntok))) goto done2;
@@ -427,7 +464,10 @@ int zr_trainer_rl_step(zr_trainer *t, const zr_rl_sample *s, int n, zr_step_metr
       for (int i = 0; i < ntok; i++) t->weights[i] = 0.0f;
       size_t o = 0, c = 0;
       for (int k = a; k < b; k++) {
-        for (int j = 0; j < v[k].clen; j++) t->weights[o + v[k].plen - 1 + j] = -d[c + j];
+        if (W == 1)
+          for (int j = 0; j < v[k].clen; j++) t->weights[o + v[k].plen - 1 + j] = -d[c + j];
+        else /* each rank's share, times W: the average over ranks is the whole minibatch's gradient */
+          for (int j = 0; j < v[k].clen; j++) t->weights[o + v[k].plen - 1 + j] = -d[c + j] * (float)W;
         o += (size_t)view_tokens(&v[k]);
         c += (size_t)v[k].clen;
       }
@@ -443,6 +483,16 @@ int zr_trainer_rl_step(zr_trainer *t, const zr_rl_sample *s, int n, zr_step_metr
     if (rc) goto done2;
     m->loss += mb_loss / n_mb;
     m->pg_loss += mb_pg / n_mb;
+  }
+  if (W > 1) { /* sums over this rank's tokens -> over the batch */
+    double sums[10] = {ent_sum, kl_sum, clip_lo, clip_hi, dual, ratio_sum, is_sum, m->loss, m->pg_loss,
+                       (double)tok_through};
+    if ((rc = zr_comm_reduce_host(t->cfg.comm, sums, 10, ZR_COMM_SUM)) ||
+        (rc = zr_comm_reduce_host(t->cfg.comm, &is_max, 1, ZR_COMM_MAX)))
+      goto done2;
+    ent_sum = sums[0], kl_sum = sums[1], clip_lo = sums[2], clip_hi = sums[3], dual = sums[4];
+    ratio_sum = sums[5], is_sum = sums[6], m->loss = sums[7], m->pg_loss = sums[8];
+    tok_through = (int64_t)sums[9];
   }
   m->n_tokens = (int64_t)nc;
   m->entropy = ent_sum / (double)nc;
@@ -461,6 +511,13 @@ done2:
 done:
   m->step = t->steps;
   if (m->total_ms == 0) m->total_ms = ms_since(t_start);
+  if (rc < 0 && rc != -ERANGE && t->cfg.comm && !zr_comm_failed(t->cfg.comm, NULL, 0)) {
+    char why[600]; /* tell the other ranks now rather than at their collective deadline */
+    snprintf(why, sizeof why, "training step: %s", zr_errmsg());
+    zr_comm_abort(t->cfg.comm, why);
+    zr_seterr(rc, "%s", why);
+  }
+  free(cpos);
   free(gstart);
   free(rew);
   free(adv);
@@ -495,6 +552,8 @@ static int sft_views(const zr_sft_sample *s, int n, pc_view **out, int64_t *n_co
 int zr_trainer_sft_step(zr_trainer *t, const zr_sft_sample *s, int n, zr_step_metrics *m) {
   const uint64_t t_start = zr_clock_mono_ns();
   if (!t || !m) return zr_seterr(-EINVAL, "trainer: NULL argument");
+  if (t->cfg.world_size > 1)
+    return zr_seterr(-ENOTSUP, "trainer: sft_step with world_size %d: SFT runs in one process", t->cfg.world_size);
   memset(m, 0, sizeof *m);
   pc_view *v;
   int64_t nc;

@@ -23,6 +23,20 @@
  * "Step" everywhere (zr_trainer_step_count, the schedule position, ref_refresh_steps) counts
  * OPTIMIZER steps, one per minibatch (R1: "a training step refers to a single policy update").
  *
+ * Data parallelism (cfg.comm, world_size W > 1): every rank is given the SAME whole batch (the
+ * learner broadcasts it) and computes the same advantages, kept groups and minibatch slices, so
+ * the normalisers (tokens and sequences of each minibatch) are global by construction. Each rank
+ * then runs the forwards and backward of a contiguous, token-balanced share of every minibatch
+ * (possibly empty) with its -dL/dlogp weights multiplied by W, and the gradients are averaged
+ * over the ranks (zr_comm_all_reduce_avg), which gives sum over ranks of the shares = the
+ * gradient of world 1 up to float summation order (exact scaling for W a power of two). Norm,
+ * clipping and AdamW then run on identical gradients on every rank, so the weights stay
+ * identical. Metrics that are sums over tokens (entropy, KL, clip counts, ratios, IS weights,
+ * loss parts, tokens through the forward) are summed over ranks, is_weight_max is the max;
+ * times are the calling rank's. A failing rank aborts the comm so the others fail at once.
+ * World 1 runs exactly the single-process code (bit-identical to builds without comm).
+ * zr_trainer_sft_step refuses W > 1 (-ENOTSUP).
+ *
  * Errors: 0 or a negative errno-style code with zr_errmsg(). A non-finite gradient norm skips the
  * optimizer step (weights unchanged) and returns -ERANGE. */
 #ifndef ZR_TRAINER_H
@@ -33,6 +47,7 @@
 
 #include "common/json.h"
 #include "learner/algo.h"
+#include "learner/comm.h"
 #include "model/lr_schedule.h"
 #include "model/optim.h"
 #include "model/transformer.h"
@@ -48,18 +63,21 @@ typedef struct {
   int minibatches;           /* optimizer updates per RL batch (>= 1) */
   int ref_refresh_steps;     /* copy policy -> reference every N optimizer steps; 0 = never */
   float logprob_temperature; /* log-probs of softmax(logits / T); 0 or 1 = plain */
-  int world_size;            /* data-parallel ranks; must equal the backend's (1 on CPU) */
+  int world_size;            /* data-parallel ranks; 1, or the comm's world size */
+  zr_comm *comm;             /* the data-parallel group (learner/comm.h), borrowed; NULL = one
+                              * process. See "Data parallelism" above. */
 } zr_trainer_cfg;
 
 /* GRPO, std_eps 1e-4, loss defaults (algo.h), constant lr 1e-6, AdamW (0.9, 0.999, 1e-8, 0.0),
  * max_grad_norm 1.0, micro_batch_tokens 0, minibatches 1, no reference refresh, T = 1,
- * world_size 1. */
+ * world_size 1, no comm. */
 zr_trainer_cfg zr_trainer_cfg_defaults(void);
 
 typedef struct zr_trainer zr_trainer;
 
 /* ref may be NULL unless cfg->loss.kl != none. -EINVAL for a bad configuration (message names
- * the field), a world size the backend does not have, or models of different shapes/backends. */
+ * the field), a world size that is not the comm's (1 without one), or models of different
+ * shapes/backends. */
 int zr_trainer_new(zr_trainer **out, zr_tf *policy, zr_tf *ref, const zr_trainer_cfg *cfg);
 void zr_trainer_free(zr_trainer **t);
 

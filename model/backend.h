@@ -4,7 +4,8 @@
  * implementation). The transformer code (transformer.h) is written once against these ops; each
  * backend implements them for its device. Ops are fp32 throughout (master weights, activations,
  * gradients); a backend may compute internally in another precision only where its op tests still
- * pass against the naive references in tests/unit/test_backend_cpu.c.
+ * pass against the naive references in tests/unit/test_backend_cpu.c, or in a mode the caller
+ * opts into (the CUDA backend's bf16 GEMMs, [model] dtype = bf16; tests/gpu/gpu_parity).
  *
  * Memory model
  * - "Device memory" is memory returned by alloc(). Every pointer argument of an op is device
@@ -44,6 +45,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "model/sampler.h" /* zr_sampling, zr_sample, zr_sample_req (the sample op) */
 
 typedef struct zr_backend zr_backend;
 
@@ -156,6 +159,21 @@ struct zr_backend {
    * dW += (onehot - p)^T diag(dlogp) h, recomputing the logits chunk by chunk from lse. */
   int (*lmhead_bwd)(zr_backend *b, float *dh, float *dW, const float *dlogp, const float *h, const float *W,
                     const int *targets, const float *lse, int n, int d, int vocab, int chunk);
+
+  /* ---- optional ops: NULL where a backend does not have them ----------------------------- */
+  /* Sampling without downloading logits: for j < n, out[j] = what zr_sampler_pick(&req[j].s, row
+   * req[j].row of logits, vocab, req[j].seed, .sequence, .position) gives, i.e. the same filters
+   * and the same Philox draw (model/sampler_philox.h), equal up to float rounding ties. logits is
+   * device memory [n_rows, ld] (the first vocab entries of each row are sampled); req and out are
+   * HOST arrays. 0, or -EINVAL as zr_sampler_pick (bad parameters, a row out of range, non-finite
+   * logits), -ENOMEM or -EIO. NULL: callers download the rows and use sampler.h. */
+  int (*sample)(zr_backend *b, const float *logits, int n_rows, size_t ld, int vocab, int n, const zr_sample_req *req,
+                zr_sample *out);
+  /* Hint: the n floats at p (the start of an alloc()ed block: a model's parameters) are weights,
+   * read by gemm many times between writes. A backend may keep a lower-precision copy (the CUDA
+   * backend in bf16 mode) and then refreshes it after writes through upload, copy, zero, add,
+   * scale and adamw (the ops that write weights); free(p) forgets the hint. */
+  void (*weights_hint)(zr_backend *b, const float *p, size_t n);
 
   /* ---- collectives --------------------------------------------------------------------- */
   /* Sums x over all ranks of the data-parallel group in place (no-op with one process). */

@@ -65,6 +65,51 @@ static void cpu_destroy(zr_backend *b) {
 
 /* ---- GEMM ------------------------------------------------------------------------------ */
 
+/* OpenBLAS runs single-threaded (openblas_set_num_threads(1) at construction) and the pool splits
+ * each GEMM into pieces along the larger of C's two dimensions, one sgemm call per piece. OpenBLAS
+ * threads split the same way (over m and n, never k), so every element of C gets the same bits as
+ * from a threaded OpenBLAS call; but its threads no longer spin (sched_yield) against the pool's
+ * between GEMMs, which cost a sixth of a 0.5B training step's CPU time. Row blocks of x W^T with
+ * few rows (decoding) go to zr_cpu_vec_gemm_nt instead, which streams W once. */
+#define GEMM_SPLIT_MIN 64 /* rows/columns per piece at least */
+#define GEMM_SMALL_M 16   /* x W^T with at most this many rows: zr_cpu_vec_gemm_nt */
+#define GEMM_NT_BLOCK 64  /* W rows per task in zr_cpu_vec_gemm_nt */
+
+typedef struct {
+  bool ta, tb, split_m;
+  int m, n, k, lda, ldb, ldc, piece;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+} gemm_args;
+
+static void gemm_task(void *arg, int tid, int64_t s, int64_t e) {
+  gemm_args *g = arg;
+  for (int64_t p = s; p < e; p++) {
+    int dim = g->split_m ? g->m : g->n, i0 = (int)p * g->piece, i1 = i0 + g->piece < dim ? i0 + g->piece : dim;
+    if (i0 >= i1) continue;
+    const float *A = g->A, *B = g->B;
+    float *C = g->C;
+    int m = g->m, n = g->n;
+    if (g->split_m) {
+      A += g->ta ? (size_t)i0 : (size_t)i0 * g->lda;
+      C += (size_t)i0 * g->ldc;
+      m = i1 - i0;
+    } else {
+      B += g->tb ? (size_t)i0 * g->ldb : (size_t)i0;
+      C += i0;
+      n = i1 - i0;
+    }
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, m, n, g->k,
+                g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc);
+  }
+}
+
+static void gemm_nt_task(void *arg, int tid, int64_t s, int64_t e) {
+  gemm_args *g = arg;
+  zr_cpu_vec_gemm_nt(g->m, (int)s, (int)e, g->k, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc);
+}
+
 static void cpu_gemm(zr_backend *b, bool ta, bool tb, int m, int n, int k, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {
   ZR_ASSERT(m >= 0 && n >= 0 && k >= 0);
@@ -74,8 +119,20 @@ static void cpu_gemm(zr_backend *b, bool ta, bool tb, int m, int n, int k, float
       for (int j = 0; j < n; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
     return;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda,
-              B, ldb, beta, C, ldc);
+  gemm_args g = {ta, tb, m >= n, m, n, k, lda, ldb, ldc, 0, alpha, beta, A, B, C};
+  zr_pool *pool = zr_cpu(b)->pool;
+  if (!ta && tb && m <= GEMM_SMALL_M) {
+    zr_pool_run(pool, n, GEMM_NT_BLOCK, gemm_nt_task, &g);
+    return;
+  }
+  int T = zr_pool_size(pool), dim = g.split_m ? m : n;
+  double work = 2.0 * m * n * k;
+  int pieces = T == 1 || work < 4e6 || dim < 2 * GEMM_SPLIT_MIN ? 1 : T;
+  if (pieces > 1 && dim >= 4 * T * GEMM_SPLIT_MIN) pieces = 2 * T; /* some balance if a thread is slow */
+  int piece = (dim + pieces - 1) / pieces;
+  piece = (piece + 15) / 16 * 16;
+  g.piece = piece;
+  zr_pool_run(pool, (dim + piece - 1) / piece, 1, gemm_task, &g);
 }
 
 static void cpu_gemm_batched(zr_backend *b, bool ta, bool tb, int m, int n, int k, float alpha, const float *A,
@@ -277,22 +334,7 @@ typedef struct {
 } adamw_args;
 static void adamw_task(void *arg, int tid, int64_t s, int64_t e) {
   adamw_args *a = arg;
-  float *p = a->p, *m = a->m, *v = a->v;
-  const float *g = a->g;
-  const float decay = a->c.decay, w1 = a->c.w1, b2 = a->c.beta2, w2 = a->c.w2, ns = -a->c.step_size,
-              bc2s = a->c.bc2_sqrt, eps = a->c.eps;
-  for (int64_t i = s; i < e; i++) {
-    const float gi = g[i];
-    float mi = m[i], vi = v[i], pi = p[i] * decay;
-    /* at::lerp: weight < 0.5 ? self + weight * (end - self) : end - (end - self) * (1 - weight) */
-    mi = w1 < 0.5f ? mi + w1 * (gi - mi) : gi - (gi - mi) * (1.0f - w1);
-    vi = vi * b2;
-    vi = vi + w2 * gi * gi;
-    const float denom = sqrtf(vi) / bc2s + eps;
-    p[i] = pi + ns * mi / denom; /* addcdiv: self + value * t1 / t2 */
-    m[i] = mi;
-    v[i] = vi;
-  }
+  zr_cpu_vec_adamw(a->p, a->g, a->m, a->v, s, e, &a->c);
 }
 static void cpu_adamw(zr_backend *b, float *p, const float *g, float *m, float *v, size_t n, const zr_adamw_coef *c) {
   adamw_args a = {p, m, v, g, *c};
@@ -450,6 +492,24 @@ static void cpu_rope(zr_backend *b, float *x, const int *pos, const float *inv_f
   zr_pool_run(zr_cpu(b)->pool, n, zr_cpu_grain(b, n, 4), rope_task, &a);
 }
 
+/* ---- sampling (device memory is host memory: zr_sampler_pick on the rows in place) ---------- */
+
+static int cpu_sample(zr_backend *b, const float *logits, int n_rows, size_t ld, int vocab, int n,
+                      const zr_sample_req *req, zr_sample *out) {
+  if (vocab < 1 || ld < (size_t)vocab) return zr_seterr(-EINVAL, "sampler: vocab %d, row stride %zu", vocab, ld);
+  for (int j = 0; j < n; j++)
+    if (req[j].row < 0 || req[j].row >= n_rows)
+      return zr_seterr(-EINVAL, "sampler: row %d outside [0, %d)", req[j].row, n_rows);
+  float *scratch = n > 0 ? malloc(zr_sampler_scratch_floats(vocab) * sizeof(float)) : NULL;
+  if (n > 0 && !scratch) return zr_seterr(-ENOMEM, "cpu backend: out of memory");
+  int rc = 0;
+  for (int j = 0; j < n && !rc; j++)
+    rc = zr_sampler_pick(&req[j].s, logits + (size_t)req[j].row * ld, vocab, req[j].seed, req[j].sequence,
+                         req[j].position, scratch, &out[j]);
+  free(scratch);
+  return rc;
+}
+
 /* ---- collectives ----------------------------------------------------------------------- */
 
 static int cpu_all_reduce_sum(zr_backend *b, float *x, size_t n) { return 0; }
@@ -477,7 +537,7 @@ int zr_backend_cpu_new(zr_backend **out, int n_threads) {
     cpu_destroy(b);
     return rc;
   }
-  openblas_set_num_threads(n_threads);
+  openblas_set_num_threads(1); /* the pool splits GEMMs itself (cpu_gemm) */
   b->name = "cpu";
   b->n_threads = n_threads;
   b->rank = 0;
@@ -492,6 +552,7 @@ int zr_backend_cpu_new(zr_backend **out, int n_threads) {
   b->sync = cpu_sync;
   b->gemm = cpu_gemm;
   b->gemm_batched = cpu_gemm_batched;
+  b->sample = cpu_sample;
   b->add = cpu_add;
   b->scale = cpu_scale;
   b->bias_fwd = cpu_bias_fwd;

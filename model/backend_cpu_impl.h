@@ -43,6 +43,15 @@ void zr_cpu_attend_rows(const float *q, int q_stride, int nq, int pos0, const fl
 void zr_cpu_attn_bwd_row(int i, const float *qi, const float *doi, const float *oi, float lse, const float *k,
                          const float *v, int kv_stride, int hd, float scale, float *dqi, float *dk, float *dv, float *p);
 
+/* p, m, v updated from g over [s, e): torch's fp32 AdamW, the same bits with or without AVX2 */
+void zr_cpu_vec_adamw(float *p, const float *g, float *m, float *v, int64_t s, int64_t e, const zr_adamw_coef *c);
+
+/* C[i, j] = alpha dot(A row i, B row j) (+ beta C[i, j] unless beta = 0) for i < m, j in [j0, j1):
+ * x W^T for few rows of x, each W row read once for all m rows. Each element's sum has a fixed
+ * order (8 lanes, lanes combined pairwise, then the tail), whatever the split over j. */
+void zr_cpu_vec_gemm_nt(int m, int j0, int j1, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+                        float beta, float *C, int ldc);
+
 /* the ops defined outside backend_cpu.c */
 int zr_cpu_attn_fwd(zr_backend *b, float *out, float *lse, const float *q, const float *k, const float *v,
                     const int *cu_seqlens, int n_seqs, int max_seqlen, int hq, int hkv, int hd, float scale);

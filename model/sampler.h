@@ -28,6 +28,14 @@ typedef struct {
   float logprob_policy;  /* log-softmax of the raw logits at token */
 } zr_sample;
 
+/* One draw for a backend's sample op (backend.h): row `row` of a logits matrix, sampled with s
+ * under the key (seed, sequence, position), as zr_sampler_pick(&s, that row, ...) would. */
+typedef struct {
+  int row;
+  zr_sampling s;
+  uint64_t seed, sequence, position;
+} zr_sample_req;
+
 /* A uniform double in [0, 1) from (seed, sequence, position, stream): the same key always
  * gives the same number. Philox4x64-10 (as numpy.random.Philox) with key (seed, 0) and counter
  * (position, sequence, stream, 0); the top 53 bits of the first output word. */

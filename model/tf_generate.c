@@ -1,6 +1,7 @@
 /* tf_generate.c: a simple batched generate loop over the KV cache (transformer.h): prefill every
  * prompt at once, then decode the sequences still running one token per step, sampling each
- * sequence's token through sampler.h keyed by (seed, sequence id, position). Continuous batching
+ * sequence's token through sampler.h keyed by (seed, sequence id, position) (zr_tf_extend_sample:
+ * on the device when the backend has a sample op). Continuous batching
  * (admitting new prompts while others decode) is the actor's business, built on zr_tf_extend. */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,49 +34,60 @@ int zr_tf_generate(zr_tf *m, zr_kvcache *c, int n, const int *prompt_lens, const
   } else if (n > zr_kv_n_slots(c)) {
     return zr_seterr(-EINVAL, "generate: %d prompts but the cache has %d slots", n, zr_kv_n_slots(c));
   }
-  float *logits = malloc((size_t)n * V * sizeof(float)), *scratch = malloc(zr_sampler_scratch_floats(vl) * sizeof(float));
   int *slots = malloc((size_t)n * sizeof(int)), *active = malloc((size_t)n * sizeof(int)),
-      *next = malloc((size_t)n * sizeof(int));
-  if (!logits || !scratch || !slots || !active || !next) {
+      *next = malloc((size_t)n * sizeof(int)), *ones = malloc((size_t)n * sizeof(int));
+  zr_sample_req *req = malloc((size_t)n * sizeof *req);
+  zr_sample *smp = malloc((size_t)n * sizeof *smp);
+  if (!slots || !active || !next || !ones || !req || !smp) {
     rc = zr_seterr(-ENOMEM, "generate: out of memory");
     goto done;
   }
   for (int i = 0; i < n; i++) {
     slots[i] = active[i] = i;
+    ones[i] = 1;
     zr_kv_clear(c, i);
   }
-  if ((rc = zr_tf_prefill(m, c, n, slots, prompt_lens, prompts, logits))) goto done;
+  /* draw k of a step samples row k (sequence active[k]) at its next absolute position; the
+   * logits stay on the device when the backend samples (zr_tf_extend_sample) */
+  for (int k = 0; k < n; k++)
+    req[k] = (zr_sample_req){.row = k, .s = g->sampling, .seed = g->seed,
+                             .sequence = seq_ids ? seq_ids[k] : (uint64_t)k, .position = (uint64_t)prompt_lens[k]};
+  if ((rc = zr_tf_extend_sample(m, c, n, slots, prompt_lens, prompts, vl, n, req, smp))) goto done;
   int n_active = n;
   for (int step = 0; step < max_new && n_active > 0; step++) {
     int n_next = 0;
     for (int k = 0; k < n_active; k++) {
       int i = active[k];
-      zr_sample smp;
-      uint64_t sid = seq_ids ? seq_ids[i] : (uint64_t)i;
-      rc = zr_sampler_pick(&g->sampling, logits + (size_t)k * V, vl, g->seed, sid, (uint64_t)(prompt_lens[i] + step),
-                           scratch, &smp);
-      if (rc) goto done;
-      tokens[(size_t)i * max_new + step] = smp.token;
-      if (logprobs) logprobs[(size_t)i * max_new + step] = smp.logprob_policy;
+      const zr_sample *o = &smp[k];
+      tokens[(size_t)i * max_new + step] = o->token;
+      if (logprobs) logprobs[(size_t)i * max_new + step] = o->logprob_policy;
       res[i].n_tokens = step + 1;
       bool stop = false;
-      for (int s = 0; s < g->n_stop && !stop; s++) stop = g->stop_ids[s] == smp.token;
+      for (int s = 0; s < g->n_stop && !stop; s++) stop = g->stop_ids[s] == o->token;
       if (stop) {
         res[i].finish = ZR_FINISH_STOP;
       } else if (step + 1 < max_new && zr_kv_len(c, i) < zr_kv_max_len(c)) {
         active[n_next] = i; /* compacts in place: n_next <= k */
-        next[n_next++] = smp.token;
+        next[n_next++] = o->token;
       }
     }
     n_active = n_next;
-    if (n_active > 0 && (rc = zr_tf_decode(m, c, n_active, active, next, logits))) goto done;
+    for (int k = 0; k < n_active; k++) {
+      int i = active[k];
+      req[k] = (zr_sample_req){.row = k, .s = g->sampling, .seed = g->seed,
+                               .sequence = seq_ids ? seq_ids[i] : (uint64_t)i,
+                               .position = (uint64_t)(prompt_lens[i] + step + 1)};
+    }
+    if (n_active > 0 && (rc = zr_tf_extend_sample(m, c, n_active, active, ones, next, vl, n_active, req, smp)))
+      goto done;
   }
 done:
-  free(logits);
-  free(scratch);
   free(slots);
   free(active);
   free(next);
+  free(ones);
+  free(req);
+  free(smp);
   zr_kv_free(&own);
   return rc;
 }

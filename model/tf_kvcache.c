@@ -79,8 +79,10 @@ int zr_kv_copy_slot(zr_kvcache *c, int dst, int src) {
 float *zr_kv_layer_k(zr_kvcache *c, int l) { return c->mem + 2 * (size_t)l * c->per; }
 float *zr_kv_layer_v(zr_kvcache *c, int l) { return c->mem + (2 * (size_t)l + 1) * c->per; }
 
-int zr_tf_extend(zr_tf *m, zr_kvcache *kv, int n, const int *slots, const int *n_new, const int *tokens,
-                 float *logits) {
+/* zr_tf_extend; with keep the last rows' logits are made (in m->infer.logits) even when no host
+ * copy is wanted (logits NULL), for zr_tf_extend_sample. */
+static int extend(zr_tf *m, zr_kvcache *kv, int n, const int *slots, const int *n_new, const int *tokens,
+                  float *logits, bool keep) {
   if (kv->m != m) return zr_seterr(-EINVAL, "kv cache: used with a model it was not made for");
   if (n <= 0 || !slots || !n_new || !tokens) return zr_seterr(-EINVAL, "kv cache: extend needs n > 0 sequences");
   long long total = 0;
@@ -105,7 +107,7 @@ int zr_tf_extend(zr_tf *m, zr_kvcache *kv, int n, const int *slots, const int *n
       return zr_seterr(-EINVAL, "kv cache: token %d at row %d is outside the vocabulary [0, %d)", tokens[i], i,
                        m->vocab);
   zr_tf_arena *a = &m->infer;
-  if ((rc = zr_tf_arena_reserve(m, a, ZR_ACT_INFER, N, n, logits ? n : 0))) return rc;
+  if ((rc = zr_tf_arena_reserve(m, a, ZR_ACT_INFER, N, n, logits || keep ? n : 0))) return rc;
   /* host: pos [N], kv_rows [N], cu [n+1], kv_len [n], last rows [n] */
   if ((rc = zr_tf_host_reserve(m, 2 * (size_t)N + 3 * (size_t)n + 1, 0))) return rc;
   int *pos = m->h_int, *rows = pos + N, *cu = rows + N, *kl = cu + n + 1, *last = kl + n;
@@ -137,14 +139,47 @@ int zr_tf_extend(zr_tf *m, zr_kvcache *kv, int n, const int *slots, const int *n
     if ((rc = zr_tf_layer_fwd(m, l, &a->la[l], x_out, &c))) return rc;
   }
   for (int i = 0; i < n; i++) kv->len[slots[i]] += n_new[i];
-  if (logits) { /* final norm only on the rows whose logits are wanted */
+  if (logits || keep) { /* final norm only on the rows whose logits are wanted */
     b->upload(b, a->logit_rows, last, (size_t)n * sizeof(int));
     b->gather_rows(b, a->hrows, a->xf, a->logit_rows, n, m->d);
     b->rmsnorm_fwd(b, a->hf, NULL, a->hrows, m->norm, n, m->d, m->eps);
     b->gemm(b, false, true, n, m->vocab, m->d, 1.0f, a->hf, m->d, m->lm_head, m->d, 0.0f, a->logits, m->vocab);
-    b->download(b, logits, a->logits, (size_t)n * m->vocab * sizeof(float));
+    if (logits) b->download(b, logits, a->logits, (size_t)n * m->vocab * sizeof(float));
   }
   return 0;
+}
+
+int zr_tf_extend(zr_tf *m, zr_kvcache *kv, int n, const int *slots, const int *n_new, const int *tokens,
+                 float *logits) {
+  return extend(m, kv, n, slots, n_new, tokens, logits, false);
+}
+
+int zr_tf_extend_sample(zr_tf *m, zr_kvcache *kv, int n, const int *slots, const int *n_new, const int *tokens,
+                        int vocab, int n_req, const zr_sample_req *req, zr_sample *out) {
+  if (vocab <= 0) vocab = m->vocab;
+  if (vocab > m->vocab) return zr_seterr(-EINVAL, "extend_sample: vocab %d exceeds the model's %d", vocab, m->vocab);
+  if (n_req < 0 || (n_req > 0 && (!req || !out))) return zr_seterr(-EINVAL, "extend_sample: %d draws", n_req);
+  for (int j = 0; j < n_req; j++)
+    if (req[j].row < 0 || req[j].row >= n)
+      return zr_seterr(-EINVAL, "extend_sample: draw %d reads row %d of %d", j, req[j].row, n);
+  int rc = extend(m, kv, n, slots, n_new, tokens, NULL, n_req > 0);
+  if (rc || n_req == 0) return rc;
+  zr_backend *b = m->be;
+  const float *dl = m->infer.logits;
+  if (b->sample) return b->sample(b, dl, n, (size_t)m->vocab, vocab, n_req, req, out);
+  /* no sample op: each row once to the host, then sampler.h */
+  float *row = malloc((size_t)m->vocab * sizeof(float)), *scratch = malloc(zr_sampler_scratch_floats(vocab) * sizeof(float));
+  if (!row || !scratch) rc = zr_seterr(-ENOMEM, "extend_sample: out of memory");
+  for (int j = 0, have = -1; j < n_req && !rc; j++) {
+    if (req[j].row != have) {
+      have = req[j].row;
+      b->download(b, row, dl + (size_t)have * m->vocab, (size_t)m->vocab * sizeof(float));
+    }
+    rc = zr_sampler_pick(&req[j].s, row, vocab, req[j].seed, req[j].sequence, req[j].position, scratch, &out[j]);
+  }
+  free(row);
+  free(scratch);
+  return rc;
 }
 
 int zr_tf_prefill(zr_tf *m, zr_kvcache *c, int n, const int *slots, const int *lens, const int *tokens,

@@ -163,6 +163,7 @@ int zr_tf_new(zr_tf **out, const zr_model_config *cfg, zr_backend *be) {
     zr_tf_free(&m);
     return rc;
   }
+  if (be->weights_hint) be->weights_hint(be, m->params, m->n_floats); /* e.g. bf16 copies for GEMMs */
   resolve(m, m->params, m->lw, &m->embed, &m->norm, &m->lm_head);
   m->rope_len = -1;
   if ((rc = zr_tf_update_rope(m, 1))) {

@@ -160,6 +160,13 @@ int zr_tf_extend(zr_tf *m, zr_kvcache *c, int n, const int *slots, const int *n_
 int zr_tf_prefill(zr_tf *m, zr_kvcache *c, int n, const int *slots, const int *lens, const int *tokens,
                   float *logits);
 int zr_tf_decode(zr_tf *m, zr_kvcache *c, int n, const int *slots, const int *tokens, float *logits);
+/* zr_tf_extend, then n_req draws from the new logits: draw j samples the logits of sequence
+ * req[j].row's last new token (0 <= row < n; draws may share a row, e.g. the samples of one
+ * prefilled prompt) over ids < vocab (0 = the whole vocabulary) as zr_sampler_pick does. With a
+ * backend sample op (the CUDA backend) the logits never leave the device: only the draws come
+ * back; otherwise each row is downloaded once and sampled with sampler.h. */
+int zr_tf_extend_sample(zr_tf *m, zr_kvcache *c, int n, const int *slots, const int *n_new, const int *tokens,
+                        int vocab, int n_req, const zr_sample_req *req, zr_sample *out);
 
 typedef enum { ZR_FINISH_LENGTH = 0, ZR_FINISH_STOP } zr_finish;
 

@@ -38,6 +38,8 @@ static void usage(FILE *out) {
           "                       port of [net] learner_tasks)\n"
           "  --slots N            checks at once (default [reward] slots)\n"
           "  --id ID              worker id (default: a random 32-hex id)\n"
+          "With [reward] engine = sim it runs no checks: each rollout scores 1 with probability\n"
+          "[reward] sim_correct after about [reward] sim_score_time (docs/scale.md).\n"
           "SIGTERM/SIGINT: finish the checks in flight, send them, delete the heartbeat, exit 0.\n");
 }
 

@@ -218,6 +218,9 @@ int zr_rworker_opts_from_config(zr_rworker_opts *o, const zr_config *c, char *ep
   o->slots = (int)c->reward.slots;
   o->default_deadline_ms = (uint32_t)c->reward.default_deadline_ms;
   o->timeout_reward = c->reward.timeout_reward;
+  o->sim = c->reward.engine == 1; /* {verifier, sim} */
+  o->sim_score_ms = (double)c->reward.sim_score_time_ms;
+  o->sim_correct = c->reward.sim_correct;
   /* endpoint: tcp learner_tasks -> learner_host + its port; ipc/inproc endpoints as they are */
   const char *t = c->net.learner_tasks;
   if (strncmp(t, "tcp://", 6) == 0) {
@@ -296,6 +299,8 @@ struct zr_rworker {
 
 static void *thread_main(void *arg) {
   zr_rworker *w = arg;
+  zr_simrng rng; /* engine = sim: this thread's draws */
+  zr_simrng_seed(&rng, zr_simdist_hash(w->worker_id) ^ (uint64_t)(uintptr_t)&rng);
   for (;;) {
     pthread_mutex_lock(&w->mu);
     while (!w->pending && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
@@ -308,7 +313,8 @@ static void *thread_main(void *arg) {
     if (!w->pending) w->pending_tail = &w->pending;
     pthread_mutex_unlock(&w->mu);
 
-    zr_rworker_score(j->req, j->budget_ms, w->o.timeout_reward, &j->res);
+    if (w->o.sim) zr_rworker_score_sim(w->o.sim_score_ms, w->o.sim_correct, &rng, &j->res);
+    else zr_rworker_score(j->req, j->budget_ms, w->o.timeout_reward, &j->res);
 
     pthread_mutex_lock(&w->mu);
     j->next = w->done;
@@ -389,6 +395,7 @@ static void update_heartbeat(zr_rworker *w, uint64_t now) {
     w->tp_ms = now;
   }
   zr_heartbeat_setf(w->hb, "slots", "%d", w->o.slots);
+  zr_heartbeat_set(w->hb, "engine", w->o.sim ? "sim" : "verifier");
   zr_heartbeat_setf(w->hb, "slots_busy", "%d", w->busy);
   zr_heartbeat_setf(w->hb, "scored", "%llu", (unsigned long long)w->st.scored);
   zr_heartbeat_setf(w->hb, "timeouts", "%llu", (unsigned long long)w->st.timeouts);

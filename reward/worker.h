@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "common/config.h"
+#include "common/simdist.h"
 #include "common/redis.h"
 #include "common/zsock.h"
 #include "reward/reward.h"
@@ -57,6 +58,12 @@ typedef struct {
 void zr_rworker_score(const Zerorl__ScoreRequest *req, uint32_t budget_ms, double timeout_reward,
                       zr_rscore *out);
 
+/* `[reward] engine = sim`: the simulated scorer, for scale tests without real checks. It sleeps
+ * uniformly 0.5 .. 1.5 x mean_ms (on the calling worker thread, like a real check) and scores
+ * reward 1 with probability p_correct, else 0: status OK, one "accuracy" component. The
+ * request itself is not looked at beyond what the daemon echoes back. */
+void zr_rworker_score_sim(double mean_ms, double p_correct, zr_simrng *rng, zr_rscore *out);
+
 /* ---- the daemon -------------------------------------------------------------------------- */
 
 typedef struct {
@@ -72,6 +79,8 @@ typedef struct {
   zr_redis_opts redis;
   const char *key_prefix;       /* heartbeat key prefix; NULL = default */
   uint32_t heartbeat_interval_ms, heartbeat_ttl_ms; /* 0 = heartbeat defaults */
+  bool sim;                     /* score with zr_rworker_score_sim (heartbeat field engine = sim) */
+  double sim_score_ms, sim_correct;
 } zr_rworker_opts;
 
 /* Defaults for the optional fields; the caller sets job_id, worker_id, endpoint, slots. */

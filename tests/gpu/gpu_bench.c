@@ -1,14 +1,18 @@
 /* gpu_bench: training-step and decode throughput of zerorl on the CUDA (or CPU) backend, for
  * tests/gpu/check.sh's comparison with PyTorch (tests/gpu/torch_bench.py runs the same shapes).
  *
- *   gpu_bench --shape small|0.5b [--backend cuda|cpu] [--batch B] [--seq T] [--steps N]
- *             [--decode-seqs S] [--prompt P] [--new K]
+ *   gpu_bench --shape small|0.5b [--backend cuda|cpu] [--dtype f32|bf16] [--batch B] [--seq T]
+ *             [--steps N] [--decode-seqs S] [--prompt P] [--new K]
  *
  * Shapes (random weights, std 0.02, fp32): "small" = Qwen2-style 4 layers, hidden 512, vocab
  * 32000; "0.5b" = Qwen2.5-0.5B (24 layers, hidden 896, 14/2 heads, MLP 4864, vocab 151936,
  * tied). Training: B sequences of T tokens, loss -mean log p(next token); a step is zero_grads +
  * forward_train + backward + AdamW; one untimed warm-up step, then the median of N. Decode:
  * greedy zr_tf_generate of K new tokens for S prompts of P tokens (prefill included in the time).
+ * --dtype bf16 runs the CUDA backend in bf16 mode (zr_backend_cuda_set_bf16). Besides times the
+ * JSON line carries what check.sh's summary needs for MFU and the decode roofline: the training
+ * FLOPs per step and the bytes one decode step must read (weights in the GEMM dtype, the KV cache
+ * at the mean context); the summary divides by the device's peaks.
  * Prints one JSON line; exit 77 when the CUDA backend is asked for and no device is visible. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 #include "cuda/device.h"
 #include "model/backend.h"
 #include "model/optim.h"
+#include "model/sampler.h"
 #include "model/transformer.h"
 
 static double now_s(void) {
@@ -38,12 +43,13 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
-  const char *shape = "small", *backend = "cuda";
+  const char *shape = "small", *backend = "cuda", *dtype = "f32";
   int B = 8, T = 256, steps = 3, S = 16, P = 32, K = 128;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *o = argv[i], *v = argv[i + 1];
     if (!strcmp(o, "--shape")) shape = v;
     else if (!strcmp(o, "--backend")) backend = v;
+    else if (!strcmp(o, "--dtype")) dtype = v;
     else if (!strcmp(o, "--batch")) B = atoi(v);
     else if (!strcmp(o, "--seq")) T = atoi(v);
     else if (!strcmp(o, "--steps")) steps = atoi(v);
@@ -56,6 +62,11 @@ int main(int argc, char **argv) {
     }
   }
   if (steps < 1 || steps > 64 || B < 1 || T < 2 || S < 1 || P < 1 || K < 1) return 2;
+  const bool bf16 = !strcmp(dtype, "bf16");
+  if (!bf16 && strcmp(dtype, "f32")) {
+    fprintf(stderr, "gpu_bench: --dtype %s: expected f32 or bf16\n", dtype);
+    return 2;
+  }
   zr_model_config c = {0};
   c.arch = ZR_ARCH_QWEN2, c.rope_theta = 1e6, c.rms_norm_eps = 1e-6, c.attention_bias = true;
   c.bos_token_id = -1, c.torch_dtype = ZR_DT_F32, c.max_position_embeddings = 32768;
@@ -74,6 +85,10 @@ int main(int argc, char **argv) {
       return 77;
     }
     if (zr_backend_cuda_new(&be, 0)) return fail("cuda backend");
+    if (bf16 && zr_backend_cuda_set_bf16(be, true)) return fail("bf16 mode");
+  } else if (bf16) {
+    fprintf(stderr, "gpu_bench: --dtype bf16 needs --backend cuda\n");
+    return 2;
   } else if (zr_backend_cpu_new(&be, 0)) {
     return fail("cpu backend");
   }
@@ -123,12 +138,53 @@ int main(int argc, char **argv) {
   double dec_s = now_s() - t0;
   long new_tokens = 0;
   for (int s = 0; s < S; s++) new_tokens += res[s].n_tokens;
+  /* one decode step reads every weight matrix once (the input embedding only by rows when it is
+   * not tied) and each sequence's keys and values (fp32) at the mean context */
+  const double wbytes = bf16 ? 2.0 : 4.0, mean_ctx = P + K / 2.0;
+  double step_bytes = ((double)zr_tf_n_params(m) - (c.tie_word_embeddings ? 0.0 : (double)c.vocab_size * c.hidden_size)) * wbytes +
+                      (double)S * mean_ctx * 2.0 * c.num_layers * c.num_kv_heads * c.head_dim * 4.0;
+  /* sampling 64 rows of the vocabulary at t = 0.7, top-p 0.95: the backend's sample op against
+   * downloading the rows and zr_sampler_pick (what a caller does without the op) */
+  enum { SR = 64 };
+  double smp_dev_ms = -1, smp_host_ms = -1;
+  {
+    const int V = c.vocab_size;
+    float *hl = malloc((size_t)SR * V * sizeof(float)), *dl = NULL;
+    float *scratch = malloc(zr_sampler_scratch_floats(V) * sizeof(float));
+    zr_sample_req rq[SR];
+    zr_sample so[SR];
+    for (size_t i = 0; i < (size_t)SR * V; i++) hl[i] = (float)((i * 2654435761u) % 1000u) / 100.0f;
+    for (int j = 0; j < SR; j++) rq[j] = (zr_sample_req){.row = j, .s = {0.7f, 0, 0.95f, 0}, .seed = 3, .sequence = (uint64_t)j, .position = 5};
+    if (be->alloc(be, (void **)&dl, (size_t)SR * V * sizeof(float))) return fail("sample buffer");
+    be->upload(be, dl, hl, (size_t)SR * V * sizeof(float));
+    if (be->sample) {
+      if (be->sample(be, dl, SR, (size_t)V, V, SR, rq, so)) return fail("sample op"); /* warm-up */
+      double t1 = now_s();
+      for (int r = 0; r < 5; r++)
+        if (be->sample(be, dl, SR, (size_t)V, V, SR, rq, so)) return fail("sample op");
+      smp_dev_ms = (now_s() - t1) / 5 * 1e3;
+    }
+    double t1 = now_s();
+    for (int r = 0; r < 2; r++) {
+      be->download(be, hl, dl, (size_t)SR * V * sizeof(float));
+      for (int j = 0; j < SR; j++)
+        if (zr_sampler_pick(&rq[j].s, hl + (size_t)j * V, V, rq[j].seed, rq[j].sequence, rq[j].position, scratch, &so[j]))
+          return fail("sampler");
+    }
+    smp_host_ms = (now_s() - t1) / 2 * 1e3;
+    be->free(be, dl);
+    free(hl), free(scratch);
+  }
+  zr_cuda_bf16_stats bst = {0};
+  if (bf16) zr_backend_cuda_bf16_stats(be, &bst);
 
-  printf("{\"engine\":\"zerorl-%s\",\"shape\":\"%s\",\"params\":%zu,\"train_tokens\":%d,\"train_step_s\":%.4f,"
-         "\"train_tokens_per_s\":%.1f,\"train_tflops\":%.2f,\"loss_first\":%.4f,\"loss_last\":%.4f,"
-         "\"decode_seqs\":%d,\"decode_tokens_per_s\":%.1f}\n",
-         backend, shape, zr_tf_n_params(m), n, step_s, n / step_s, flops / step_s / 1e12, loss0, loss1, S,
-         new_tokens / dec_s);
+  printf("{\"engine\":\"zerorl-%s\",\"dtype\":\"%s\",\"shape\":\"%s\",\"params\":%zu,\"train_tokens\":%d,"
+         "\"train_step_s\":%.4f,\"train_tokens_per_s\":%.1f,\"train_flops\":%.4g,\"train_tflops\":%.2f,"
+         "\"loss_first\":%.4f,\"loss_last\":%.4f,\"decode_seqs\":%d,\"decode_tokens_per_s\":%.1f,"
+         "\"decode_step_bytes\":%.4g,\"sample_rows\":%d,\"sample_op_ms\":%.3f,\"sample_host_ms\":%.3f,"
+         "\"bf16_gemms\":%llu,\"fp32_fallbacks\":%llu}\n",
+         backend, dtype, shape, zr_tf_n_params(m), n, step_s, n / step_s, flops, flops / step_s / 1e12, loss0, loss1, S,
+         new_tokens / dec_s, step_bytes, SR, smp_dev_ms, smp_host_ms, (unsigned long long)bst.bf16_gemms, (unsigned long long)bst.fp32_fallbacks);
   zr_kv_free(&kv);
   zr_adamw_free(&opt);
   zr_tf_free(&m);

@@ -7,8 +7,16 @@
  * backward, LM-head backward, whole-model gradients; marked "order" below). Then two small
  * models (Qwen2-style with biases, Qwen3-style with q/k norms and tied embeddings) on both
  * backends: training forward (log-probs, entropy), backward (every gradient) and greedy
- * zr_tf_generate (tokens must be equal). Prints one line per check; exit 0 when all pass, 1 when
- * one fails, 77 (skipped) when no CUDA device is visible. Run by ctest as gpu.parity. */
+ * zr_tf_generate (tokens must be equal). Sampling: the backend's sample op against
+ * zr_sampler_pick on the same rows (full 151936-token rows: broad, peaked, coarse ties, flat, two
+ * levels; a vocabulary limit; every filter combination; tokens must be equal, log-probs within
+ * 1e-5). bf16 mode: GEMMs (weights from the bf16 copy or not), the copy's refresh after upload /
+ * adamw / copy / scale, the LM head and both models at relative error <= 1e-2 (gradients 2e-2),
+ * and the count of GEMMs that really ran in bf16. Prints one line per check; exit 0 when all
+ * pass, 1 when one fails, 77 (skipped) when no CUDA device is visible. Run by ctest as
+ * gpu.parity. --self-test runs the harness CPU against CPU (the sampler through the host path;
+ * bf16 skipped). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,16 +294,232 @@ static void t_lmhead(int chunk) {
   drop(&T), drop(&h), drop(&W), drop(&lp), drop(&lse), drop(&ent), drop(&DL), drop(&dh), drop(&dW);
 }
 
+/* ---- sampling: the backend's sample op against zr_sampler_pick ---------------------------- */
+
+/* G's draw for req[] over rows uploaded to dev (the op where G has one; else the host path a
+ * caller takes: download the row, zr_sampler_pick). */
+static int sample_g(const float *dev, const float *host, int n_rows, size_t ld, int vocab, int n,
+                    const zr_sample_req *req, zr_sample *out) {
+  if (G->sample) return G->sample(G, dev, n_rows, ld, vocab, n, req, out);
+  float *scratch = malloc(zr_sampler_scratch_floats(vocab) * sizeof(float)), *row = malloc(ld * sizeof(float));
+  int rc = 0;
+  for (int j = 0; j < n && !rc; j++) {
+    G->download(G, row, dev + (size_t)req[j].row * ld, ld * sizeof(float));
+    rc = zr_sampler_pick(&req[j].s, row, vocab, req[j].seed, req[j].sequence, req[j].position, scratch, &out[j]);
+  }
+  free(scratch), free(row);
+  (void)host;
+  return rc;
+}
+
+/* every (row, setting) with `per` keys; tokens must be equal, log-probs within 1e-5 */
+static void sample_case(const char *what, const float *rows, int n_rows, size_t ld, int vocab, const zr_sampling *set,
+                        int n_set, int per) {
+  int n = n_rows * n_set * per;
+  zr_sample_req *req = malloc(n * sizeof *req);
+  zr_sample *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+  float *scratch = malloc(zr_sampler_scratch_floats(vocab) * sizeof(float));
+  int j = 0;
+  for (int r = 0; r < n_rows; r++)
+    for (int k = 0; k < n_set; k++)
+      for (int q = 0; q < per; q++, j++)
+        req[j] = (zr_sample_req){.row = r, .s = set[k], .seed = 7 + (uint64_t)r,
+                                 .sequence = (uint64_t)k, .position = (uint64_t)(q * 37 + r)};
+  int rc = 0;
+  for (j = 0; j < n && !rc; j++)
+    rc = zr_sampler_pick(&req[j].s, rows + (size_t)req[j].row * ld, vocab, req[j].seed, req[j].sequence,
+                         req[j].position, scratch, &want[j]);
+  pair L = mk(rows, (size_t)n_rows * ld * sizeof(float));
+  for (j = 0; j < n; j++) got[j] = (zr_sample){-7, NAN, NAN};
+  int grc = rc ? rc : sample_g(F(L, G), rows, n_rows, ld, vocab, n, req, got);
+  if (rc || grc) {
+    fprintf(stderr, "  sampler %s: %s\n", what, zr_errmsg());
+    n_fail++;
+  } else {
+    int diff = 0;
+    double worst = 0;
+    for (j = 0; j < n; j++) {
+      if (got[j].token != want[j].token) {
+        if (diff++ < 5)
+          fprintf(stderr, "  sampler %s: request %d (row %d, setting t=%g k=%d p=%g min_p=%g, position %llu): token %d, cpu %d\n",
+                  what, j, req[j].row, req[j].s.temperature, req[j].s.top_k, req[j].s.top_p, req[j].s.min_p,
+                  (unsigned long long)req[j].position, got[j].token, want[j].token);
+        continue;
+      }
+      double a = fabs((double)got[j].logprob_sampled - want[j].logprob_sampled) / fmax(1.0, fabs(want[j].logprob_sampled));
+      double b = fabs((double)got[j].logprob_policy - want[j].logprob_policy) / fmax(1.0, fabs(want[j].logprob_policy));
+      if (isnan(a) || isnan(b)) a = INFINITY;
+      worst = fmax(worst, fmax(a, b));
+    }
+    char w[96];
+    snprintf(w, sizeof w, "sample %s: tokens (%d draws)", what, n);
+    verdict(w, diff ? INFINITY : 0, 0);
+    snprintf(w, sizeof w, "sample %s: log-probs", what);
+    verdict(w, worst, 1e-5);
+  }
+  drop(&L);
+  free(req), free(want), free(got), free(scratch);
+}
+
+static void t_sample(void) {
+  const zr_sampling set[] = {
+      {0, 0, 1, 0},           {1, 0, 1, 0},         {0.7f, 0, 1, 0},       {0.8f, 40, 1, 0},
+      {1, 1, 1, 0},           {1, 50, 0.9f, 0},     {1, 0, 0.95f, 0},      {1.3f, 0, 0.5f, 0.02f},
+      {1, 0, 1, 0.1f},        {1, 0, 1e-6f, 0},     {1, 0, 0, 0},          {1, 3000, 0.95f, 0.02f},
+      {0.6f, 200, 0.8f, 0.05f}};
+  const int n_set = (int)(sizeof set / sizeof set[0]);
+  /* full vocabulary rows: broad, peaked, coarse ties, flat, two levels */
+  const int V = 151936, R = 5;
+  float *x = malloc((size_t)R * V * sizeof(float));
+  for (int i = 0; i < V; i++) {
+    double u1 = urand(), u2 = urand();
+    float nrm = (float)(sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2));
+    x[i] = 3 * nrm;
+    x[V + i] = 2 * nrm + (i % 5003 == 17 ? 12 + (float)(i % 7) : 0);
+    x[2 * (size_t)V + i] = (float)floor(urand() * 16) / 4;
+    x[3 * (size_t)V + i] = 0;
+    x[4 * (size_t)V + i] = i % 2 ? 1.0f : 0.0f;
+  }
+  sample_case("vocab 151936", x, R, V, V, set, n_set, 16);
+  /* a vocabulary limit (ld > vocab), small and odd sizes */
+  const int v2 = 1000, ld2 = 1003;
+  float *y = malloc(3 * ld2 * sizeof(float));
+  for (int i = 0; i < 3 * ld2; i++) y[i] = (float)((urand() * 2 - 1) * 4);
+  sample_case("vocab 1000 of 1003", y, 3, ld2, v2, set, n_set, 24);
+  float z7[7] = {0.5f, -1, 2, 2, 0, -3, 1};
+  sample_case("vocab 7", z7, 1, 7, 7, set, n_set, 32);
+  /* a non-finite logit is refused */
+  y[500] = NAN;
+  pair L = mk(y, 3 * ld2 * sizeof(float));
+  zr_sample_req rq = {.row = 0, .s = {1, 0, 1, 0}, .seed = 1};
+  zr_sample o;
+  int rc = sample_g(F(L, G), y, 3, ld2, v2, 1, &rq, &o);
+  verdict("sample: NaN logit -> -EINVAL", rc == -EINVAL ? 0 : INFINITY, 0);
+  rq.row = 3;
+  rc = G->sample ? G->sample(G, F(L, G), 3, ld2, v2, 1, &rq, &o) : -EINVAL;
+  verdict("sample: row out of range -> -EINVAL", rc == -EINVAL ? 0 : INFINITY, 0);
+  drop(&L);
+  free(x), free(y);
+}
+
+/* ---- bf16 mode (CUDA): bf16 GEMM inputs, fp32 accumulation, against the fp32 CPU backend --- */
+
+static bool g_is_cuda(void) { return G && strcmp(G->name, "cuda") == 0; }
+
+/* C = op(A) op(B) (+ beta C) with B hinted as weights (read from the bf16 copy) or not */
+static void bf16_gemm_case(bool ta, bool tb, bool beta_nz, bool hint) {
+  int m = 67, n = 45, k = 129, lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
+  char what[96];
+  pair A = mkf((size_t)(ta ? k : m) * lda, 1), B = mkf((size_t)(tb ? n : k) * ldb, 1), Cm = mkf((size_t)m * ldc, 1);
+  if (hint) G->weights_hint(G, F(B, G), B.bytes / sizeof(float));
+  if (!beta_nz) poison(Cm);
+  float beta = beta_nz ? -0.5f : 0.0f;
+  BOTH(be->gemm(be, ta, tb, m, n, k, 0.7f, F(A, be), lda, F(B, be), ldb, beta, F(Cm, be), ldc));
+  float *a = malloc(Cm.bytes), *b = malloc(Cm.bytes);
+  C->download(C, a, Cm.c, Cm.bytes);
+  G->download(G, b, Cm.g, Cm.bytes);
+  for (int i = 0; i < m; i++)
+    memmove(a + (size_t)i * n, a + (size_t)i * ldc, n * sizeof(float)), memmove(b + (size_t)i * n, b + (size_t)i * ldc, n * sizeof(float));
+  snprintf(what, sizeof what, "bf16 gemm ta=%d tb=%d beta=%s%s", ta, tb, beta_nz ? "-0.5" : "0", hint ? " (B weights)" : "");
+  verdict(what, rel_host(b, a, (size_t)m * n), 1e-2);
+  free(a), free(b), drop(&A), drop(&B), drop(&Cm);
+}
+
+/* the bf16 copy of hinted weights follows writes: upload, adamw, copy, scale */
+static void bf16_refresh_case(void) {
+  int m = 33, n = 70, k = 96;
+  pair A = mkf((size_t)m * k, 1), W = mkf((size_t)n * k, 1), Cm = mkf((size_t)m * n, 1), W2 = mkf((size_t)n * k, 1);
+  pair g = mkf((size_t)n * k, 1), mm = mkf((size_t)n * k, 0), vv = mkf((size_t)n * k, 0);
+  G->weights_hint(G, F(W, G), W.bytes / sizeof(float));
+  const char *step[] = {"first use", "after upload", "after adamw", "after copy", "after scale"};
+  for (int s = 0; s < 5; s++) {
+    if (s == 1) {
+      float *h = rvec((size_t)n * k, 2);
+      C->upload(C, W.c, h, W.bytes), G->upload(G, W.g, h, W.bytes);
+      free(h);
+    } else if (s == 2) {
+      zr_adamw_coef c = {.decay = 1, .w1 = 0.1f, .beta2 = 0.999f, .w2 = 0.001f, .step_size = 0.5f,
+                         .bc2_sqrt = sqrtf(0.001f), .eps = 1e-8f};
+      BOTH(be->adamw(be, F(W, be), F(g, be), F(mm, be), F(vv, be), (size_t)n * k, &c));
+    } else if (s == 3) {
+      BOTH(be->copy(be, F(W, be), F(W2, be), W.bytes));
+    } else if (s == 4) {
+      BOTH(be->scale(be, F(W, be), -3.0f, (size_t)n * k));
+    }
+    poison(Cm);
+    BOTH(be->gemm(be, false, true, m, n, k, 1.0f, F(A, be), k, F(W, be), k, 0.0f, F(Cm, be), n));
+    char what[96];
+    snprintf(what, sizeof what, "bf16 weight copy %s", step[s]);
+    cmp(what, Cm, 1e-2);
+  }
+  drop(&A), drop(&W), drop(&Cm), drop(&W2), drop(&g), drop(&mm), drop(&vv);
+}
+
+static void bf16_lmhead_case(void) {
+  int n = 70, d = 64, V = 1000, chunk = 300, *tg = malloc(n * sizeof(int));
+  for (int i = 0; i < n; i++) tg[i] = i % 7 == 3 ? -1 : (int)(urand() * V);
+  float *dl = rvec(n, 1);
+  pair T = mki(tg, n), h = mkf((size_t)n * d, 1), W = mkf((size_t)V * d, 0.5f), lp = mkf(n, 1), lse = mkf(n, 1),
+       ent = mkf(n, 1), DL = mk(dl, n * sizeof(float)), dh = mkf((size_t)n * d, 1), dW = mkf((size_t)V * d, 1);
+  G->weights_hint(G, F(W, G), W.bytes / sizeof(float));
+  poison(lp), poison(lse), poison(ent);
+  BOTH_RC(be->lmhead_fwd(be, F(lp, be), F(lse, be), F(ent, be), F(h, be), F(W, be), I(T, be), n, d, V, chunk));
+  cmp("bf16 lmhead_fwd logp", lp, 1e-2), cmp("bf16 lmhead_fwd lse", lse, 1e-2), cmp("bf16 lmhead_fwd entropy", ent, 1e-2);
+  BOTH_RC(be->lmhead_bwd(be, F(dh, be), F(dW, be), F(DL, be), F(h, be), F(W, be), I(T, be), F(lse, be), n, d, V, chunk));
+  cmp("bf16 lmhead_bwd dh (+=)", dh, 1e-2), cmp("bf16 lmhead_bwd dW (+=)", dW, 1e-2);
+  free(tg), free(dl);
+  drop(&T), drop(&h), drop(&W), drop(&lp), drop(&lse), drop(&ent), drop(&DL), drop(&dh), drop(&dW);
+}
+
+static void t_model(bool qwen3, bool bf16);
+
+static void t_bf16(void) {
+  if (!g_is_cuda()) {
+    printf(" bf16: skipped (the second backend is not CUDA)\n");
+    return;
+  }
+  if (zr_backend_cuda_set_bf16(G, true)) {
+    fprintf(stderr, "  bf16 mode: %s\n", zr_errmsg());
+    n_fail++;
+    return;
+  }
+  printf(" bf16 mode (bf16 GEMM inputs, fp32 accumulation; tolerance 1e-2)\n");
+  zr_cuda_bf16_stats s0, s1;
+  zr_backend_cuda_bf16_stats(G, &s0);
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (int beta_nz = 0; beta_nz < 2; beta_nz++) bf16_gemm_case(ta, tb, beta_nz, true);
+  bf16_gemm_case(false, true, false, false);
+  bf16_refresh_case();
+  bf16_lmhead_case();
+  zr_backend_cuda_bf16_stats(G, &s1);
+  printf("  bf16 gemms %llu, fp32 fallbacks %llu, weight copies made %llu\n",
+         (unsigned long long)(s1.bf16_gemms - s0.bf16_gemms), (unsigned long long)(s1.fp32_fallbacks - s0.fp32_fallbacks),
+         (unsigned long long)(s1.weight_refreshes - s0.weight_refreshes));
+  verdict("bf16 gemms ran in bf16 (no fp32 fallback)",
+          s1.bf16_gemms > s0.bf16_gemms && s1.fp32_fallbacks == s0.fp32_fallbacks ? 0 : INFINITY, 0);
+  verdict("bf16 weight copies refreshed after each write", s1.weight_refreshes - s0.weight_refreshes >= 5 + 8 + 1 ? 0 : INFINITY, 0);
+  t_model(false, true);
+  t_model(true, true);
+  if (zr_backend_cuda_set_bf16(G, false)) {
+    fprintf(stderr, "  bf16 mode off: %s\n", zr_errmsg());
+    n_fail++;
+  }
+}
+
 /* ---- whole models ------------------------------------------------------------------------ */
 
-static void t_model(bool qwen3) {
+/* bf16: G in bf16 mode; log-probs and entropy within 1e-2, gradients within 2e-2 (bf16 inputs
+ * in every GEMM of the forward and the backward), greedy tokens reported, not required. */
+static void t_model(bool qwen3, bool bf16) {
   zr_model_config c = {0};
   c.arch = qwen3 ? ZR_ARCH_QWEN3 : ZR_ARCH_QWEN2;
   c.vocab_size = 512, c.hidden_size = 128, c.num_layers = 2, c.num_heads = 4, c.num_kv_heads = 2;
   c.head_dim = qwen3 ? 64 : 32, c.intermediate_size = 256, c.max_position_embeddings = 1024;
   c.rope_theta = 1e4, c.rms_norm_eps = 1e-6, c.tie_word_embeddings = qwen3, c.attention_bias = !qwen3;
   c.qk_norm = qwen3, c.bos_token_id = -1, c.torch_dtype = ZR_DT_F32;
-  printf(" model %s\n", qwen3 ? "qwen3-style (q/k norm, tied)" : "qwen2-style (biases, untied)");
+  printf(" model %s%s\n", qwen3 ? "qwen3-style (q/k norm, tied)" : "qwen2-style (biases, untied)", bf16 ? ", bf16" : "");
+  const double tol_lp = bf16 ? 1e-2 : 1e-5, tol_g = bf16 ? 2e-2 : 1e-4;
   zr_tf *m[2] = {NULL, NULL};
   zr_backend *be[2] = {C, G};
   int lens[2] = {21, 13}, n = 34, tok[34], tg[34];
@@ -328,18 +552,24 @@ static void t_model(bool qwen3) {
       goto done;
     }
   }
-  verdict("forward_train logprobs", rel_host(lp[1], lp[0], n), 1e-5);
-  verdict("forward_train entropy", rel_host(ent[1], ent[0], n), 1e-5);
-  verdict("backward: all gradients (order)", rel_host(grads[1], grads[0], nf), 1e-4);
+  verdict("forward_train logprobs", rel_host(lp[1], lp[0], n), tol_lp);
+  verdict("forward_train entropy", rel_host(ent[1], ent[0], n), tol_lp);
+  verdict(bf16 ? "backward: all gradients (bf16)" : "backward: all gradients (order)", rel_host(grads[1], grads[0], nf), tol_g);
   for (size_t i = 0; i < zr_tf_n_tensors(m[0]); i++) { /* the worst tensors, for the record */
     const zr_tf_tensor *t = zr_tf_tensor_at(m[0], i);
     double e = rel_host(grads[1] + t->offset, grads[0] + t->offset, t->numel);
-    if (!(e <= 1e-4)) printf("    gradient %s: rel %.3g\n", t->name, e);
+    if (!(e <= tol_g)) printf("    gradient %s: rel %.3g\n", t->name, e);
   }
   int same = res[0][0].n_tokens == res[1][0].n_tokens && res[0][1].n_tokens == res[1][1].n_tokens &&
              memcmp(gen[0], gen[1], sizeof gen[0]) == 0;
-  verdict("generate greedy: identical tokens", same ? 0 : INFINITY, 0);
-  if (same) verdict("generate logprobs", rel_host(glp[1], glp[0], 2 * 16), 1e-5);
+  if (bf16) { /* bf16 logits may break near-ties differently: reported, not required */
+    int eq = 0;
+    for (int i = 0; i < 2 * 16; i++) eq += gen[0][i] == gen[1][i];
+    printf("  %-44s %d of 32 tokens equal to the fp32 cpu run\n", "generate greedy (bf16, informational)", eq);
+  } else {
+    verdict("generate greedy: identical tokens", same ? 0 : INFINITY, 0);
+    if (same) verdict("generate logprobs", rel_host(glp[1], glp[0], 2 * 16), 1e-5);
+  }
 done:
   for (int k = 0; k < 2; k++) zr_tf_free(&m[k]), free(grads[k]);
 }
@@ -376,8 +606,10 @@ run:
   t_lmhead(0);
   t_lmhead(300);
   verdict("all_reduce_sum (world size 1)", G->all_reduce_sum(G, NULL, 0) == 0 && G->world_size == 1 ? 0 : INFINITY, 0);
-  t_model(false);
-  t_model(true);
+  t_sample();
+  t_model(false, false);
+  t_model(true, false);
+  t_bf16();
   zr_backend_free(&G);
   zr_backend_free(&C);
   printf("gpu_parity: %d passed, %d failed\n", n_pass, n_fail);

@@ -49,14 +49,19 @@ static double rel_err(const float *a, const double *b, size_t n, double floor) {
 /* ---- GEMM ------------------------------------------------------------------------------ */
 
 static void test_gemm(zr_backend *b) {
-  int m = 37, n = 29, k = 41;
+  /* shape classes of cpu_gemm: one sgemm call; pieces split over m or over n (2 m n k >= 4e6);
+   * x W^T with at most 16 rows (zr_cpu_vec_gemm_nt: 4-row W tiles, 3/2/1-row x tiles, k tails) */
+  static const int shapes[][3] = {{37, 29, 41}, {1, 29, 41}, {3, 7, 8}, {5, 33, 19}, {16, 130, 67},
+                                  {17, 9, 5},   {300, 150, 50}, {40, 400, 130}};
+  for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
   for (int ta = 0; ta < 2; ta++)
     for (int tb = 0; tb < 2; tb++) {
+      int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
       int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
       int arows = ta ? k : m, brows = tb ? n : k;
       float *A = rvec((size_t)arows * lda, 1), *B = rvec((size_t)brows * ldb, 1), *C = rvec((size_t)m * ldc, 1);
       double *R = dvec((size_t)m * ldc);
-      float alpha = 0.7f, beta = ta ? -0.5f : 0.0f;
+      float alpha = 0.7f, beta = (ta ^ (int)(sh & 1)) ? -0.5f : 0.0f;
       for (int i = 0; i < m; i++)
         for (int j = 0; j < ldc; j++) {
           if (j >= n) {

@@ -383,6 +383,13 @@ static void test_overrides(void) {
   expect_set_error("redis.port=x", "--set redis.port=x: [redis] port: 'x' is not an integer");
   expect_set_error("redis.port=70000", "--set redis.port=70000: [redis] port: 70000 is out of range 1..65535");
   expect_set_error("redis.prot=1", "--set redis.prot: [redis] prot: unknown key");
+  /* simulated engine and scorer (issue 9): bad values name the key */
+  expect_set_error("actor.sim_tokens_mean=-5", "--set actor.sim_tokens_mean=-5: [actor] sim_tokens_mean: -5 is out of range 1..1048576");
+  expect_set_error("actor.engine=fast", "--set actor.engine=fast: [actor] engine: 'fast' is not one of model, sim");
+  expect_set_error("actor.sim_tokens_dist=normal", "--set actor.sim_tokens_dist=normal: [actor] sim_tokens_dist: 'normal' is not one of exponential, uniform, fixed");
+  expect_set_error("actor.sim_tokens_per_s=0", "--set actor.sim_tokens_per_s=0: [actor] sim_tokens_per_s: 0 is out of range 0.001..1e+09");
+  expect_set_error("reward.engine=gpu", "--set reward.engine=gpu: [reward] engine: 'gpu' is not one of verifier, sim");
+  expect_set_error("reward.sim_correct=1.5", "--set reward.sim_correct=1.5: [reward] sim_correct: 1.5 is out of range 0..1");
   expect_set_error("model.pth=/m", "--set model.pth: [model] pth: unknown key");
   expect_set_error("foo.bar=1", "--set foo.bar: [foo]: unknown section");
   expect_set_error("redis.port", "--set redis.port: expected section.key=value");
@@ -421,6 +428,9 @@ static void test_validation(void) {
                  "(default)");
   expect_invalid("[redis]\nhost = \"\"\n",
                  "job.ini:2: [redis] host: empty, and [redis] socket is not set either (set one)");
+  /* the simulated engine's lengths (issue 9): a mean above the cap is refused, naming both keys */
+  expect_invalid("[actor]\nengine = sim\nsim_tokens_mean = 2000\n",
+                 "[actor] sim_tokens_max: 1024 must be at least [actor] sim_tokens_mean = 2000 (job.ini:3)");
   expect_invalid("[redis]\nuser = bob\n",
                  "job.ini:2: [redis] user: set, but [redis] password is empty (AUTH needs both)");
   expect_invalid("[net]\nlearner_announce = tcp://*:5555\n",
