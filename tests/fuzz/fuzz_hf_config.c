@@ -4,6 +4,7 @@
  * untouched and a message naming the file; an accepted one satisfies the invariants the
  * engine relies on (positive sizes, even head_dim, kv heads dividing heads, a supported rope
  * kind and dtype, at most ZR_MAX_EOS end ids) and zr_rope_init gives finite frequencies. */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,7 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   float *inv = malloc((size_t)c.head_dim / 2 * sizeof *inv), scale;
   if (!inv) abort();
-  zr_rope_init(&c, 2 * c.max_position_embeddings, inv, &scale);
+  /* a context past the trained length (dynamic scaling), without overflowing int */
+  int seq = c.max_position_embeddings > INT_MAX / 2 ? INT_MAX : 2 * c.max_position_embeddings;
+  zr_rope_init(&c, seq, inv, &scale);
   for (int i = 0; i < c.head_dim / 2; i++)
     if (isnan(inv[i])) abort();
   free(inv);
