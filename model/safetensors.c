@@ -7,6 +7,7 @@
  * addition duplicate names and unknown keys in a tensor entry are refused. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -307,6 +308,13 @@ int zr_st_open(zr_st_file **out, const char *path) {
   (*out)->map = map;
   (*out)->map_len = len;
   return 0;
+}
+
+void zr_st_release(const zr_st_file *f, const void *p, size_t n) {
+  uintptr_t base = (uintptr_t)f->map, a = (uintptr_t)p, page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  if (!f->map || a < base || n > f->map_len || a - base > f->map_len - n) return;
+  uintptr_t s = (a + page - 1) / page * page, e = (a + n) / page * page;
+  if (s < e) madvise((void *)s, e - s, MADV_DONTNEED); /* read-only private pages: nothing is lost */
 }
 
 void zr_st_close(zr_st_file **pf) {

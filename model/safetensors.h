@@ -67,6 +67,10 @@ size_t zr_st_count(const zr_st_file *f);
 const zr_st_tensor *zr_st_get(const zr_st_file *f, size_t i); /* in data-offset order */
 const zr_st_tensor *zr_st_find(const zr_st_file *f, const char *name);
 const char *zr_st_metadata(const zr_st_file *f, const char *key); /* NULL if absent */
+/* Hands the pages that lie wholly inside [p, p + n) of f's mapping back to the kernel (they stop
+ * counting in the process's resident memory; a later read maps them from the file again). For
+ * a loader that has copied a tensor out; does nothing outside a zr_st_open mapping. */
+void zr_st_release(const zr_st_file *f, const void *p, size_t n);
 
 /* Validates a whole file image already in memory (what zr_st_open does after mmap); for the
  * fuzz target and for tests. On success *out lists the tensors (views into buf). */
@@ -80,6 +84,7 @@ void zr_st_set_close(zr_st_set **s);
 size_t zr_st_set_count(const zr_st_set *s);
 const zr_st_tensor *zr_st_set_get(const zr_st_set *s, size_t i);
 const zr_st_tensor *zr_st_set_find(const zr_st_set *s, const char *name);
+void zr_st_set_release(const zr_st_set *s, const void *p, size_t n); /* zr_st_release on its shard */
 
 typedef struct {
   const char *name;

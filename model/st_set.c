@@ -196,3 +196,7 @@ const zr_st_tensor *zr_st_set_find(const zr_st_set *s, const char *name) {
   }
   return NULL;
 }
+
+void zr_st_set_release(const zr_st_set *s, const void *p, size_t n) {
+  for (size_t i = 0; i < s->n_files; i++) zr_st_release(s->files[i], p, n);
+}

@@ -1,5 +1,7 @@
 /* tf_generate.c: a simple batched generate loop over the KV cache (transformer.h): prefill every
- * prompt at once, then decode the sequences still running one token per step, sampling each
+ * distinct prompt once (sequences with the same prompt, as `zerorl generate --n` or a GRPO group
+ * makes, get a copy of its cache rows and draw their first token from its logits), then decode
+ * the sequences still running one token per step, sampling each
  * sequence's token through sampler.h keyed by (seed, sequence id, position) (zr_tf_extend_sample:
  * on the device when the backend has a sample op). Continuous batching
  * (admitting new prompts while others decode) is the actor's business, built on zr_tf_extend. */
@@ -35,24 +37,59 @@ int zr_tf_generate(zr_tf *m, zr_kvcache *c, int n, const int *prompt_lens, const
     return zr_seterr(-EINVAL, "generate: %d prompts but the cache has %d slots", n, zr_kv_n_slots(c));
   }
   int *slots = malloc((size_t)n * sizeof(int)), *active = malloc((size_t)n * sizeof(int)),
-      *next = malloc((size_t)n * sizeof(int)), *ones = malloc((size_t)n * sizeof(int));
+      *next = malloc((size_t)n * sizeof(int)), *ones = malloc((size_t)n * sizeof(int)),
+      *row_of = malloc((size_t)n * sizeof(int)), *ulens = malloc((size_t)n * sizeof(int));
+  size_t *off = malloc((size_t)n * sizeof(size_t));
+  int *utoks = NULL;
   zr_sample_req *req = malloc((size_t)n * sizeof *req);
   zr_sample *smp = malloc((size_t)n * sizeof *smp);
-  if (!slots || !active || !next || !ones || !req || !smp) {
+  if (!slots || !active || !next || !ones || !row_of || !ulens || !off || !req || !smp) {
     rc = zr_seterr(-ENOMEM, "generate: out of memory");
     goto done;
   }
+  /* the distinct prompts: slots[u] is the first sequence with prompt u, row_of[i] the prefill row
+   * (= u) whose cache and logits sequence i shares */
+  int n_u = 0;
+  size_t total = 0, utotal = 0;
   for (int i = 0; i < n; i++) {
-    slots[i] = active[i] = i;
-    ones[i] = 1;
+    off[i] = total;
+    total += (size_t)prompt_lens[i];
     zr_kv_clear(c, i);
+    row_of[i] = -1;
+    for (int u = 0; u < n_u && row_of[i] < 0; u++) {
+      int r = slots[u];
+      if (prompt_lens[r] == prompt_lens[i] &&
+          !memcmp(prompts + off[r], prompts + off[i], (size_t)prompt_lens[i] * sizeof(int)))
+        row_of[i] = u;
+    }
+    if (row_of[i] < 0) {
+      row_of[i] = n_u;
+      ulens[n_u] = prompt_lens[i];
+      slots[n_u++] = i;
+      utotal += (size_t)prompt_lens[i];
+    }
   }
-  /* draw k of a step samples row k (sequence active[k]) at its next absolute position; the
-   * logits stay on the device when the backend samples (zr_tf_extend_sample) */
+  const int *ptoks = prompts;
+  if (n_u < n) { /* pack the distinct prompts */
+    if (!(utoks = malloc(utotal * sizeof(int)))) {
+      rc = zr_seterr(-ENOMEM, "generate: out of memory");
+      goto done;
+    }
+    for (int u = 0, at = 0; u < n_u; at += ulens[u], u++)
+      memcpy(utoks + at, prompts + off[slots[u]], (size_t)ulens[u] * sizeof(int));
+    ptoks = utoks;
+  }
+  /* draw k of a step samples row row_of[k] / k (sequence active[k]) at its next absolute position;
+   * the logits stay on the device when the backend samples (zr_tf_extend_sample) */
   for (int k = 0; k < n; k++)
-    req[k] = (zr_sample_req){.row = k, .s = g->sampling, .seed = g->seed,
+    req[k] = (zr_sample_req){.row = row_of[k], .s = g->sampling, .seed = g->seed,
                              .sequence = seq_ids ? seq_ids[k] : (uint64_t)k, .position = (uint64_t)prompt_lens[k]};
-  if ((rc = zr_tf_extend_sample(m, c, n, slots, prompt_lens, prompts, vl, n, req, smp))) goto done;
+  if ((rc = zr_tf_extend_sample(m, c, n_u, slots, ulens, ptoks, vl, n, req, smp))) goto done;
+  for (int i = 0; i < n; i++) {
+    if (slots[row_of[i]] != i && (rc = zr_kv_copy_slot(c, i, slots[row_of[i]]))) goto done;
+    active[i] = i;
+    ones[i] = 1;
+  }
   int n_active = n;
   for (int step = 0; step < max_new && n_active > 0; step++) {
     int n_next = 0;
@@ -82,6 +119,10 @@ int zr_tf_generate(zr_tf *m, zr_kvcache *c, int n, const int *prompt_lens, const
       goto done;
   }
 done:
+  free(utoks);
+  free(row_of);
+  free(ulens);
+  free(off);
   free(slots);
   free(active);
   free(next);

@@ -291,10 +291,10 @@ int zr_tf_load_weights(zr_tf *m, const char *dir) {
   m->have_train = false; /* saved activations belong to the old weights */
   int rc = zr_st_set_open_dir(&set, dir);
   if (rc) return rc;
-  size_t max_numel = 0;
-  for (size_t i = 0; i < m->n_tensors; i++)
-    if (m->tensors[i].numel > max_numel) max_numel = m->tensors[i].numel;
-  float *stage = malloc((max_numel ? max_numel : 1) * sizeof(float));
+  /* converted and uploaded in pieces, and each piece's file pages released after its copy: the
+   * peak memory is the parameters plus one piece, not parameters + mapped file + largest tensor */
+  enum { STAGE_FLOATS = 1 << 22 };
+  float *stage = malloc(STAGE_FLOATS * sizeof(float));
   if (!stage) {
     zr_st_set_close(&set);
     return zr_seterr(-ENOMEM, "%s: out of memory loading weights", dir);
@@ -326,8 +326,14 @@ int zr_tf_load_weights(zr_tf *m, const char *dir) {
                      zr_dtype_name(st->dtype));
       break;
     }
-    zr_dtype_to_f32(st->dtype, st->data, stage, t->numel);
-    m->be->upload(m->be, m->params + t->offset, stage, t->numel * sizeof(float));
+    size_t esz = zr_dtype_size(st->dtype);
+    for (size_t at = 0; at < t->numel; at += STAGE_FLOATS) {
+      size_t cnt = t->numel - at < STAGE_FLOATS ? t->numel - at : STAGE_FLOATS;
+      const uint8_t *src = (const uint8_t *)st->data + at * esz;
+      zr_dtype_to_f32(st->dtype, src, stage, cnt);
+      m->be->upload(m->be, m->params + t->offset + at, stage, cnt * sizeof(float));
+      zr_st_set_release(set, src, cnt * esz);
+    }
   }
   free(stage);
   zr_st_set_close(&set);

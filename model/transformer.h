@@ -190,7 +190,8 @@ typedef struct {
  * freed). seq_ids[i] keys the sampler's randomness (NULL: i). Outputs: tokens[i * max_new + j],
  * logprobs likewise (log-softmax of the raw logits at the chosen token, sampler.h's
  * logprob_policy; NULL = not wanted) and res[i]. A sequence's tokens do not depend on the other
- * sequences of the batch. The last token generated is not appended to the cache (a slot holds
+ * sequences of the batch. Sequences with identical prompts share one prefill (its cache rows are
+ * copied to their slots). The last token generated is not appended to the cache (a slot holds
  * prompt_len + n_tokens - 1 tokens afterwards). */
 int zr_tf_generate(zr_tf *m, zr_kvcache *c, int n, const int *prompt_lens, const int *prompts,
                    const uint64_t *seq_ids, const zr_gen_config *g, int *tokens, float *logprobs,
