@@ -3,6 +3,7 @@
 
   python3 bench/model.py [--zerorl build/tools/zerorl] [--bench-train build/bench/bench_train]
                          [--threads 2] [--sizes small,0.5b] [--work DIR] [--repeats R]
+                         [--decode-batches 1,32] [--decode-new M]
 
 For each size it makes one model directory with `zerorl model init` (random weights, fp32,
 untied LM head, Qwen vocabulary from $ZERORL_SHARED_DATA/tokenizers/qwen3 padded to 151936; the
@@ -16,11 +17,14 @@ runs both implementations on it with the same inputs and the same thread count (
       (default SDPA attention), cross_entropy(reduction="sum"), optimizer.step(). Tokens/s at the
       median step over --steps timed steps after one warm-up step.
   (b) decoding: greedy generation of M new tokens (eos ignored, so every run makes exactly M)
-      from the same prompt, batch 1 and batch 32 (the prompt repeated). zerorl: `zerorl generate
-      --temperature 0 --ignore-eos --raw --n B` (its generate_s: prefill + decode, no loading);
-      PyTorch: model.generate(do_sample=False, min_new_tokens=M, max_new_tokens=M). Tokens/s =
-      B * M / median seconds over --repeats runs (one warm-up run first on the PyTorch side; zerorl
-      runs are separate processes).
+      from the same prompt, batch 1 and batch 32 (the prompt repeated, as a GRPO group or
+      `--n` asks for). zerorl: `zerorl generate --temperature 0 --ignore-eos --raw --n B` (its
+      generate_s: prefill + decode, no loading; it prefills a repeated prompt once); PyTorch:
+      model.generate(do_sample=False, min_new_tokens=M, max_new_tokens=M) on the B x prompt
+      batch. Each side is timed making M and making 1 new token (medians over --repeats runs;
+      one warm-up run first on the PyTorch side; zerorl runs are separate processes). Two rates:
+        generate tokens/s = B * M / t(M)                  (the whole call, prefill included)
+        decode step tokens/s = B * (M - 1) / (t(M) - t(1)) (the M - 1 steps after the prefill)
   (c) peak memory: each measurement runs in its own process and reports its peak RSS
       (getrusage ru_maxrss). The PyTorch numbers include the interpreter and the torch /
       transformers imports; their baseline (RSS right after the imports) is printed too.
@@ -44,7 +48,7 @@ SIZES = {
     "small": dict(init=["--layers", "4", "--hidden", "256", "--heads", "4", "--kv-heads", "2", "--intermediate",
                         "1024"], batch=4, seq=256, steps=5, new=32, repeats=3),
     "0.5b": dict(init=["--layers", "24", "--hidden", "896", "--heads", "14", "--kv-heads", "2", "--intermediate",
-                       "4864"], batch=1, seq=128, steps=2, new=8, repeats=1),
+                       "4864"], batch=1, seq=128, steps=2, new=32, repeats=1),
 }
 PROMPT = "Question: Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May? Answer:"
 
@@ -111,21 +115,26 @@ def torch_decode(a):
     tok = transformers.AutoTokenizer.from_pretrained(a.model)
     model = transformers.AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32).eval()
     ids = torch.tensor([tok.encode(PROMPT)] * a.batch)
-    times = []
+    med = {}
     with torch.inference_mode():
-        for r in range(a.repeats + 1):
-            t0 = time.perf_counter()
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=a.new,
-                                 min_new_tokens=a.new, pad_token_id=tok.pad_token_id)
-            dt = time.perf_counter() - t0
-            assert out.shape[1] == ids.shape[1] + a.new
-            if r > 0:  # the first run is a warm-up
-                times.append(dt)
-    med = statistics.median(times)
+        for new in (a.new, 1):
+            times = []
+            for r in range(a.repeats + 1):
+                t0 = time.perf_counter()
+                out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=new,
+                                     min_new_tokens=new, pad_token_id=tok.pad_token_id)
+                dt = time.perf_counter() - t0
+                assert out.shape[1] == ids.shape[1] + new
+                if r > 0:  # the first run is a warm-up
+                    times.append(dt)
+                if new == a.new:
+                    first = out[0, ids.shape[1]:ids.shape[1] + 8].tolist()
+            med[new] = statistics.median(times)
     print(json.dumps(dict(impl="pytorch", batch=a.batch, prompt_tokens=ids.shape[1], new_tokens=a.new,
-                          repeats=a.repeats, median_s=med, tokens_per_s=a.batch * a.new / med,
-                          first_tokens=out[0, ids.shape[1]:ids.shape[1] + 8].tolist(), peak_rss_mb=rss_mb(),
-                          import_rss_mb=base)))
+                          repeats=a.repeats, median_s=med[a.new], median_1_s=med[1],
+                          tokens_per_s=a.batch * a.new / med[a.new],
+                          step_tokens_per_s=a.batch * (a.new - 1) / (med[a.new] - med[1]),
+                          first_tokens=first, peak_rss_mb=rss_mb(), import_rss_mb=base)))
 
 
 # ---- driver ---------------------------------------------------------------------------------
@@ -154,6 +163,7 @@ def main():
     ap.add_argument("--repeats", type=int, help="decode repeats (default per size)")
     ap.add_argument("--steps", type=int, help="timed training steps (default per size)")
     ap.add_argument("--decode-batches", default="1,32")
+    ap.add_argument("--decode-new", type=int, help="new tokens M per decode run (default per size; >= 2)")
     # internal: the PyTorch measurements in their own processes
     ap.add_argument("--torch-train", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--torch-decode", action="store_true", help=argparse.SUPPRESS)
@@ -177,6 +187,8 @@ def main():
         s = SIZES[size]
         steps = a.steps or s["steps"]
         repeats = a.repeats or s["repeats"]
+        if (a.decode_new or s["new"]) < 2:
+            sys.exit("--decode-new must be at least 2 (the step rate is the difference of M and 1 new tokens)")
         d = os.path.join(a.work, size)
         if not os.path.exists(os.path.join(d, "config.json")):
             sh([a.zerorl, "model", "init", "--arch", "qwen2", *s["init"], "--vocab-from", qwen3, "--vocab", "151936",
@@ -195,21 +207,25 @@ def main():
 
         # (b) decoding
         for B in [int(x) for x in a.decode_batches.split(",")]:
-            zt, zr = [], []
-            for _ in range(repeats):
-                p = sh([a.zerorl, "generate", "--model", d, "--prompt", PROMPT, "--raw", "--temperature", "0",
-                        "--ignore-eos", "--max-new-tokens", str(s["new"]), "--n", str(B), "--threads", T], env)
-                j = last_json(p.stderr)
-                assert j["new_tokens"] == B * s["new"], j
-                zt.append(j["generate_s"])
-                zr.append(j["peak_rss_mb"])
-            zmed = statistics.median(zt)
-            t = last_json(sh(me + ["--torch-decode", "--model", d, "--batch", str(B), "--new", str(s["new"]),
+            med, zr, M = {}, [], a.decode_new or s["new"]
+            for new in (M, 1):
+                zt = []
+                for _ in range(repeats):
+                    p = sh([a.zerorl, "generate", "--model", d, "--prompt", PROMPT, "--raw", "--temperature", "0",
+                            "--ignore-eos", "--max-new-tokens", str(new), "--n", str(B), "--threads", T], env)
+                    j = last_json(p.stderr)
+                    assert j["new_tokens"] == B * new, j
+                    zt.append(j["generate_s"])
+                    zr.append(j["peak_rss_mb"])
+                med[new] = statistics.median(zt)
+            t = last_json(sh(me + ["--torch-decode", "--model", d, "--batch", str(B), "--new", str(M),
                                    "--repeats", str(repeats)], env).stdout)
-            z = dict(impl="zerorl", batch=B, prompt_tokens=j["prompt_tokens"], new_tokens=s["new"], repeats=repeats,
-                     median_s=zmed, tokens_per_s=B * s["new"] / zmed, peak_rss_mb=max(zr))
+            z = dict(impl="zerorl", batch=B, prompt_tokens=j["prompt_tokens"], new_tokens=M, repeats=repeats,
+                     median_s=med[M], median_1_s=med[1], tokens_per_s=B * M / med[M],
+                     step_tokens_per_s=B * (M - 1) / (med[M] - med[1]), peak_rss_mb=max(zr))
             print(json.dumps(dict(size=size, what=f"decode b{B}", zerorl=z, pytorch=t)), flush=True)
-            rows.append((size, f"decode b{B} ({s['new']} new) tok/s", z["tokens_per_s"], t["tokens_per_s"], "x"))
+            rows.append((size, f"generate b{B} ({M} new) tok/s", z["tokens_per_s"], t["tokens_per_s"], "x"))
+            rows.append((size, f"decode step b{B} tok/s", z["step_tokens_per_s"], t["step_tokens_per_s"], "x"))
             rows.append((size, f"decode b{B} peak RSS MB", z["peak_rss_mb"], t["peak_rss_mb"], "mem"))
         print(f"# {size}: {params} parameters, torch import baseline RSS {t['import_rss_mb']:.0f} MB", flush=True)
 
