@@ -1,7 +1,7 @@
-/* actor.c: the actor's loop side (see actor.h): options, the three sockets, leases and tasks,
- * rollouts, weight sync, the heartbeat and the drain. The compute thread is actor_compute.c. */
-#include "actor/actor.h"
-#include "actor/relay.h"
+/* actor.c: the actor's loop side (see actor.h): options, the work socket, leases and tasks,
+ * rollouts, the heartbeat, the drain and the lifetime. Weight versions (announcements, chunk
+ * fetching, the relay tree) are actor_weights.c; the compute thread is actor_compute.c. */
+#include "actor/actor_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,7 +19,6 @@
 #include "common/util.h"
 
 #define COMP "actor"
-#define BAD_LOG_PERIOD_MS 60000
 #define TICK_MS 50
 #define MAX_STOP 32
 #define MAX_STOP_BYTES 1024
@@ -112,67 +111,9 @@ int zr_actor_opts_from_config(zr_actor_opts *o, const zr_config *c, zr_actor_opt
   return 0;
 }
 
-/* ---- state --------------------------------------------------------------------------------- */
+/* ---- messages out (the state is in actor_internal.h) ------------------------------------------ */
 
-typedef struct lease lease;
-
-typedef struct {
-  lease *l;
-  const Zerorl__Task *t; /* inside l->msg */
-  uint64_t req_id;
-  uint32_t want, done;
-  bool closed; /* every sample sent, or handed back */
-} atask;
-
-struct lease {
-  lease *next;
-  zr_frame_msg msg; /* owns the grant */
-  uint64_t lease_id;
-  uint64_t deadline_mono_ms;
-  atask *tasks;
-  size_t n_tasks, open; /* tasks not closed */
-};
-
-struct zr_actor {
-  uv_loop_t *loop;
-  zr_actor_opts o;
-  char *job_id, *worker_id, *work_ep, *weights_ep, *announce_ep;
-  zr_zsock *work, *weights, *announce;
-  zr_redis *redis;
-  zr_heartbeat *hb;
-  zr_wsync *ws;
-  zr_relay *relay;                 /* [actor] relay_listen set: serving and fetching through the tree */
-  char relay_ep[1100];             /* what other actors connect to */
-  char relay_key[ZR_KEY_MAX];      /* PREFIX:job:JOB:relays */
-  uint64_t relay_sync_ms;          /* last Redis refresh of the relay list */
-  zr_acompute *cp;
-  int vocab;
-  uv_async_t async;
-  uv_timer_t tick;
-  int open_handles;
-  bool freeing;
-
-  lease *leases;
-  uint64_t next_req_id;
-  long unfinished; /* samples of open tasks not yet sent */
-  bool started;
-  uint64_t t0_ms, last_ask_ms, last_recv_ms;
-  uint64_t starved_since; /* an empty grant came while nothing ran: the learner had no work */
-  double starved_ms;
-  zr_acompute_snap snap;
-  zr_actor_stats st;
-  const char *state;
-  double queue_ms_ema;
-  uint64_t tp_tokens, tp_ms;
-  double tokens_per_s;
-
-  bool draining, releasing_done, flushing, drained;
-  uint64_t drain_deadline_ms, flush_deadline_ms;
-  zr_actor_done_cb done_cb;
-  void *done_user;
-};
-
-static void drop_bad(zr_actor *a, const char *why, const char *sender) {
+void actor_drop_bad(zr_actor *a, const char *why, const char *sender) {
   a->st.dropped_bad++;
   char key[200];
   snprintf(key, sizeof key, "actor-bad:%.80s:%.60s", sender, why);
@@ -180,7 +121,7 @@ static void drop_bad(zr_actor *a, const char *why, const char *sender) {
                  zr_errmsg());
 }
 
-static int send_env(zr_actor *a, zr_zsock *s, const char *ep, Zerorl__Envelope *env) {
+int actor_send_env(zr_actor *a, zr_zsock *s, const char *ep, Zerorl__Envelope *env) {
   uint8_t *buf = NULL;
   size_t len = 0;
   int rc = zr_frame_encode(env, a->job_id, a->worker_id, 0, &buf, &len);
@@ -210,7 +151,7 @@ static int capacity(const zr_actor *a) {
   return cap;
 }
 
-static void ask(zr_actor *a) {
+void actor_ask(zr_actor *a) {
   if (a->draining || !a->started || !a->work) return;
   int cap = capacity(a);
   if (cap <= 0) return;
@@ -222,7 +163,7 @@ static void ask(zr_actor *a) {
   wr.host = (char *)zr_hostname();
   env.body_case = ZERORL__ENVELOPE__BODY_WORK_REQUEST;
   env.work_request = &wr;
-  if (send_env(a, a->work, a->work_ep, &env) == 0) a->st.asks++;
+  if (actor_send_env(a, a->work, a->work_ep, &env) == 0) a->st.asks++;
   a->last_ask_ms = zr_clock_mono_ms();
 }
 
@@ -278,7 +219,7 @@ static void release_lease(zr_actor *a, lease *l, const char *why) {
     lr.tasks = pr;
     env.body_case = ZERORL__ENVELOPE__BODY_LEASE_RELEASE;
     env.lease_release = &lr;
-    if (send_env(a, a->work, a->work_ep, &env) == 0) {
+    if (actor_send_env(a, a->work, a->work_ep, &env) == 0) {
       a->st.releases++;
       a->st.released_tasks += n;
     }
@@ -302,7 +243,7 @@ static void release_one(zr_actor *a, atask *t) {
   lr.tasks = &pr;
   env.body_case = ZERORL__ENVELOPE__BODY_LEASE_RELEASE;
   env.lease_release = &lr;
-  if (send_env(a, a->work, a->work_ep, &env) == 0) a->st.releases++, a->st.released_tasks++;
+  if (actor_send_env(a, a->work, a->work_ep, &env) == 0) a->st.releases++, a->st.released_tasks++;
   close_task(a, t);
 }
 
@@ -426,7 +367,7 @@ static lease *on_grant(zr_actor *a, zr_frame_msg *msg) {
   for (size_t i = 0; !bad && i < g->n_tasks; i++) bad = check_task(a, g->tasks[i], why, sizeof why) < 0;
   if (bad) {
     zr_seterr(-EINVAL, "grant of lease %llu: %s", (unsigned long long)g->lease_id, why);
-    drop_bad(a, "bad_grant", sender);
+    actor_drop_bad(a, "bad_grant", sender);
     release_lease(a, l, "refused grant");
     return NULL;
   }
@@ -511,204 +452,8 @@ static void send_rollout(zr_actor *a, atask *t, const zr_acompute_out *o) {
   r.generate_ms = ms32(o->generate_ms);
   env.body_case = ZERORL__ENVELOPE__BODY_ROLLOUT;
   env.rollout = &r;
-  if (send_env(a, a->work, a->work_ep, &env) == 0) a->st.rollouts++;
+  if (actor_send_env(a, a->work, a->work_ep, &env) == 0) a->st.rollouts++;
   free(ids);
-}
-
-/* ---- weights -------------------------------------------------------------------------------- */
-
-static void pump_weights(zr_actor *a, uint64_t now) {
-  zr_wsync_tick(a->ws, now);
-  if (a->relay) { /* first tries to the parent relay, refetches to the learner */
-    zr_relay_pump(a->relay, a->weights, now);
-    return;
-  }
-  uint32_t idx[64];
-  int n;
-  while ((n = zr_wsync_requests(a->ws, now, idx, 64)) > 0) {
-    uint64_t v = 0;
-    zr_wsync_fetching(a->ws, &v);
-    for (int i = 0; i < n; i++) {
-      Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
-      Zerorl__WeightChunkRequest rq = ZERORL__WEIGHT_CHUNK_REQUEST__INIT;
-      rq.version = v;
-      rq.chunk_index = idx[i];
-      env.body_case = ZERORL__ENVELOPE__BODY_WEIGHT_CHUNK_REQUEST;
-      env.weight_chunk_request = &rq;
-      send_env(a, a->weights, a->weights_ep, &env);
-    }
-    if (n < 64) break;
-  }
-}
-
-static void take_complete(zr_actor *a) {
-  if (!zr_wsync_complete(a->ws)) return;
-  zr_wready *r = NULL;
-  if (zr_wsync_take(a->ws, &r) < 0 || !r) return;
-  zr_wsync_stats ws = zr_wsync_get_stats(a->ws);
-  ZR_INFO(COMP, "weight version %llu fetched in %llu ms; applying (%s)", (unsigned long long)zr_wready_version(r),
-          (unsigned long long)ws.last_fetch_ms, a->o.update_inflight ? "inflight" : "after running sequences finish");
-  zr_acompute_apply(a->cp, r);
-  if (!a->started) {
-    a->started = true;
-    ask(a);
-  }
-}
-
-/* engine = sim: a WeightVersion needs no fetch; the first one starts the actor. */
-static void sim_announce(zr_actor *a, uint64_t v) {
-  uint64_t held = 0;
-  bool have = zr_wsync_held_version(a->ws, &held);
-  if (have && v <= held) return;
-  zr_wsync_set_held(a->ws, v);
-  zr_acompute_set_version(a->cp, v);
-  ZR_INFO(COMP, "weight version %llu announced: stamping it (simulated engine, nothing fetched)", (unsigned long long)v);
-  if (!a->started && !a->draining) {
-    a->started = true;
-    ask(a);
-  }
-}
-
-static void on_announce(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
-  (void)s;
-  zr_actor *a = user;
-  zr_frame_limits lim = zr_frame_limits_default();
-  zr_frame_msg msg;
-  int rc = zr_zsock_decode(&msg, parts, n, a->job_id, &lim);
-  if (rc < 0) return drop_bad(a, zr_frame_strerror(rc), a->announce_ep);
-  char sender[80];
-  snprintf(sender, sizeof sender, "%.64s", msg.env->sender_id ? msg.env->sender_id : "?");
-  if (msg.env->body_case != ZERORL__ENVELOPE__BODY_WEIGHT_VERSION || !msg.env->weight_version) {
-    zr_seterr(-EINVAL, "type %d on the announce socket", (int)msg.env->type);
-    zr_frame_msg_release(&msg);
-    return drop_bad(a, "bad_type", sender);
-  }
-  uint64_t now = zr_clock_mono_ms();
-  if (a->o.sim_engine) { /* nothing to fetch: stamp the announced version from now on */
-    sim_announce(a, msg.env->weight_version->version);
-    zr_frame_msg_release(&msg);
-    return;
-  }
-  rc = zr_wsync_offer(a->ws, msg.env->weight_version, now);
-  if (rc < 0) {
-    drop_bad(a, "bad_announcement", sender);
-  } else if (rc == 1) {
-    ZR_INFO(COMP, "fetching weight version %llu (%llu bytes) from %s",
-            (unsigned long long)msg.env->weight_version->version,
-            (unsigned long long)msg.env->weight_version->total_bytes, a->weights_ep);
-    pump_weights(a, now);
-  }
-  zr_frame_msg_release(&msg);
-}
-
-static void on_chunk(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
-  (void)s;
-  zr_actor *a = user;
-  zr_frame_limits lim = zr_frame_limits_default();
-  zr_frame_msg msg;
-  int rc = zr_zsock_decode(&msg, parts, n, a->job_id, &lim);
-  if (rc < 0) return drop_bad(a, zr_frame_strerror(rc), a->weights_ep);
-  char sender[80];
-  snprintf(sender, sizeof sender, "%.64s", msg.env->sender_id ? msg.env->sender_id : "?");
-  const Zerorl__WeightChunk *c = msg.env->weight_chunk;
-  if (msg.env->body_case != ZERORL__ENVELOPE__BODY_WEIGHT_CHUNK || !c) {
-    zr_seterr(-EINVAL, "type %d on the weights socket", (int)msg.env->type);
-    zr_frame_msg_release(&msg);
-    return drop_bad(a, "bad_type", sender);
-  }
-  uint64_t now = zr_clock_mono_ms();
-  if (c->error && c->error[0]) {
-    if (a->relay && s != a->weights && zr_wsync_refused(a->ws, c->version, c->chunk_index) == 0)
-      pump_weights(a, now); /* ask the learner now */
-    zr_log_limited("actor-chunk-error", BAD_LOG_PERIOD_MS, ZR_LOG_WARN, COMP,
-                   "weight server: chunk %u of version %llu: %.200s", c->chunk_index, (unsigned long long)c->version,
-                   c->error);
-  } else if (msg.n_bulk != 1) {
-    zr_seterr(-EINVAL, "weight chunk with %zu bulk frames", msg.n_bulk);
-    drop_bad(a, "bad_chunk", sender);
-  } else {
-    rc = zr_wsync_chunk(a->ws, c->version, c->chunk_index, c->offset, msg.bulk[0].data, msg.bulk[0].len, now);
-    if (rc == -EBADMSG) {
-      zr_log_limited("actor-chunk-checksum", BAD_LOG_PERIOD_MS, ZR_LOG_WARN, COMP,
-                     "chunk %u of weight version %llu failed its checksum; requesting it again", c->chunk_index,
-                     (unsigned long long)c->version);
-    } else if (rc < 0) {
-      drop_bad(a, "bad_chunk", sender);
-    } else if (rc == 1) {
-      ZR_DEBUG(COMP, "ignored chunk %u of version %llu", c->chunk_index, (unsigned long long)c->version);
-    } else if (s == a->weights) {
-      a->st.chunks_from_learner++;
-    } else {
-      a->st.chunks_from_relay++; /* the parent relay's DEALER */
-    }
-    if (a->relay) zr_relay_poke(a->relay, now); /* children waiting for this chunk */
-    take_complete(a);
-    pump_weights(a, now);
-  }
-  zr_frame_msg_release(&msg);
-}
-
-/* ---- weight relay tree (actor/relay.h) -------------------------------------------------------- */
-
-#define RELAY_SYNC_MS 5000
-
-/* Serves held versions on relay_listen; a->relay_ep is what others connect to. */
-static int relay_start(zr_actor *a, void *zmq_ctx) {
-  zr_relay_opts ro;
-  zr_relay_opts_init(&ro);
-  ro.job_id = a->job_id;
-  ro.sender_id = a->worker_id;
-  ro.zsock = a->o.zsock;
-  ro.listen = a->o.relay_listen;
-  ro.parent_timeout_ms = a->o.wsync.request_timeout_ms;
-  int rc = zr_key_job_relays(a->relay_key, sizeof a->relay_key,
-                             a->o.key_prefix ? a->o.key_prefix : ZR_KEY_PREFIX_DEFAULT, a->job_id);
-  if (rc < 0) return rc;
-  if (!(a->relay = zr_relay_new(a->loop, zmq_ctx, &ro, a->ws, on_chunk, a))) return -EIO;
-  if (a->o.relay_advertise && a->o.relay_advertise[0]) {
-    snprintf(a->relay_ep, sizeof a->relay_ep, "%s", a->o.relay_advertise);
-  } else {
-    char bound[1024];
-    if (zr_relay_endpoint(a->relay, bound, sizeof bound) < 0) return -EIO;
-    const char *colon = strrchr(bound, ':'), *host = strstr(bound, "://");
-    bool any = host && colon && colon > host + 3 &&
-               (!strncmp(host + 3, "0.0.0.0:", 8) || !strncmp(host + 3, "*:", 2) || !strncmp(host + 3, "[::]:", 5));
-    if (any) snprintf(a->relay_ep, sizeof a->relay_ep, "tcp://%s%s", zr_hostname(), colon);
-    else snprintf(a->relay_ep, sizeof a->relay_ep, "%s", bound);
-  }
-  ZR_INFO(COMP, "weight relay: serving held versions on %s (advertised as %s, fanout %u)", a->o.relay_listen,
-          a->relay_ep, a->o.relay_fanout);
-  return 0;
-}
-
-static void on_relays(zr_redis *r, redisReply *reply, void *user) {
-  (void)r;
-  zr_actor *a = user;
-  if (a->freeing || !a->relay || !reply || reply->type != REDIS_REPLY_ARRAY) return;
-  const char **eps = calloc(reply->elements ? reply->elements : 1, sizeof *eps);
-  if (!eps) return;
-  size_t n = 0;
-  for (size_t i = 0; i < reply->elements; i++)
-    if (reply->element[i]->type == REDIS_REPLY_STRING) eps[n++] = reply->element[i]->str;
-  char parent[1100];
-  if (zr_relay_pick_parent(eps, n, a->relay_ep, a->o.relay_fanout ? a->o.relay_fanout : 2, parent,
-                           sizeof parent) == 0 &&
-      strcmp(parent, zr_relay_parent(a->relay)) != 0) {
-    ZR_INFO(COMP, "weight relay: %zu relays live; fetching through %s", n, parent[0] ? parent : "the learner");
-    zr_relay_set_parent(a->relay, parent);
-  }
-  free(eps);
-}
-
-/* Every RELAY_SYNC_MS: refresh our entry in PREFIX:job:JOB:relays, prune dead ones, re-pick the parent. */
-static void relay_sync(zr_actor *a, uint64_t now) {
-  if (!a->relay || !a->redis || a->drained || (a->relay_sync_ms && now < a->relay_sync_ms + RELAY_SYNC_MS)) return;
-  a->relay_sync_ms = now;
-  const char *key = a->relay_key; /* (the options' strings are the caller's, gone by now) */
-  long long wall = (long long)zr_clock_wall_ms(), dead = wall - ZR_RELAY_TTL_MS;
-  zr_redis_command(a->redis, NULL, NULL, "ZADD %s %lld %s", key, wall, a->relay_ep);
-  zr_redis_command(a->redis, NULL, NULL, "ZREMRANGEBYSCORE %s -inf %lld", key, dead);
-  zr_redis_command(a->redis, on_relays, a, "ZRANGEBYSCORE %s %lld +inf", key, dead);
 }
 
 /* ---- work socket ------------------------------------------------------------------------------ */
@@ -719,13 +464,13 @@ static void on_work(zr_zsock *s, zmq_msg_t *parts, size_t n, void *user) {
   zr_frame_limits lim = zr_frame_limits_default();
   zr_frame_msg msg;
   int rc = zr_zsock_decode(&msg, parts, n, a->job_id, &lim);
-  if (rc < 0) return drop_bad(a, zr_frame_strerror(rc), a->work_ep);
+  if (rc < 0) return actor_drop_bad(a, zr_frame_strerror(rc), a->work_ep);
   if (msg.env->body_case != ZERORL__ENVELOPE__BODY_WORK_GRANT || !msg.env->work_grant) {
     char sender[80];
     snprintf(sender, sizeof sender, "%.64s", msg.env->sender_id ? msg.env->sender_id : "?");
     zr_seterr(-EINVAL, "type %d is not a work grant", (int)msg.env->type);
     zr_frame_msg_release(&msg);
-    return drop_bad(a, "bad_type", sender);
+    return actor_drop_bad(a, "bad_type", sender);
   }
   lease *l = on_grant(a, &msg);
   if (l && a->draining) release_lease(a, l, "draining"); /* asked before the drain began */
@@ -772,12 +517,7 @@ static void update_heartbeat(zr_actor *a, uint64_t now) {
   zr_heartbeat_setf(a->hb, "dropped_bad", "%llu", (unsigned long long)a->st.dropped_bad);
   zr_heartbeat_setf(a->hb, "weight_chunks_from_learner", "%llu", (unsigned long long)a->st.chunks_from_learner);
   zr_heartbeat_setf(a->hb, "weight_chunks_from_relay", "%llu", (unsigned long long)a->st.chunks_from_relay);
-  if (a->relay) {
-    zr_relay_stats rs = zr_relay_get_stats(a->relay);
-    zr_heartbeat_setf(a->hb, "relay_chunks_served", "%llu", (unsigned long long)rs.served_chunks);
-    zr_heartbeat_set(a->hb, "relay_endpoint", a->relay_ep);
-    zr_heartbeat_set(a->hb, "relay_parent", zr_relay_parent(a->relay)[0] ? zr_relay_parent(a->relay) : "learner");
-  }
+  actor_relay_heartbeat(a);
   if (changed) zr_heartbeat_beat(a->hb);
 }
 
@@ -822,8 +562,7 @@ static void check_drained(zr_actor *a) {
             a->snap.busy_ms / 1000, net / 1000, a->snap.apply_ms / 1000, starved / 1000,
             100 * (net + a->snap.apply_ms) / total, 100 * starved / total);
   }
-  /* children stop asking this relay now, not when its entry expires (ZR_RELAY_TTL_MS) */
-  if (a->relay && a->redis) zr_redis_command(a->redis, NULL, NULL, "ZREM %s %s", a->relay_key, a->relay_ep);
+  actor_relay_leave(a);
   if (a->hb) zr_heartbeat_stop(a->hb, ZR_HEARTBEAT_DELETE, hb_stopped, a);
   else hb_stopped(1, a);
 }
@@ -856,16 +595,16 @@ static void on_outputs(uv_async_t *h) {
   a->st.policy_version = a->snap.version;
   a->st.versions_applied = a->snap.applied;
   a->st.tokens = a->snap.tokens_generated;
-  if (freed) ask(a);
+  if (freed) actor_ask(a);
   check_drained(a);
 }
 
 static void on_tick(uv_timer_t *t) {
   zr_actor *a = t->data;
   uint64_t now = zr_clock_mono_ms();
-  relay_sync(a, now);
-  pump_weights(a, now);
-  take_complete(a);
+  actor_relay_sync(a, now);
+  actor_pump_weights(a, now);
+  actor_take_complete(a);
   if (!a->started && !a->draining) {
     uint64_t v;
     bool fetching = zr_wsync_fetching(a->ws, &v);
@@ -879,13 +618,13 @@ static void on_tick(uv_timer_t *t) {
                       "version 0", a->o.start_wait_ms);
       }
       a->started = true;
-      ask(a);
+      actor_ask(a);
     }
   }
   check_leases(a, now);
   if (a->started && !a->draining && now >= a->last_ask_ms + a->o.ask_interval_ms &&
       now >= a->last_recv_ms + a->o.ask_interval_ms)
-    ask(a);
+    actor_ask(a);
   update_heartbeat(a, now);
   check_drained(a);
 }
@@ -958,9 +697,9 @@ zr_actor *zr_actor_new(uv_loop_t *loop, void *zmq_ctx, const zr_actor_opts *o, z
   if (o->relay_listen && o->relay_listen[0]) a->o.wsync.keep_held = true; /* a relay re-serves what it holds */
   if (zr_wsync_new(&a->ws, &a->o.wsync) < 0) goto fail_early;
   if (!(a->work = open_sock(a, zmq_ctx, ZMQ_DEALER, on_work, a->work_ep))) goto fail_early;
-  if (!(a->weights = open_sock(a, zmq_ctx, ZMQ_DEALER, on_chunk, a->weights_ep))) goto fail_early;
-  if (o->relay_listen && o->relay_listen[0] && !o->sim_engine && relay_start(a, zmq_ctx) < 0) goto fail_early;
-  if (!(a->announce = open_sock(a, zmq_ctx, ZMQ_SUB, on_announce, a->announce_ep))) goto fail_early;
+  if (!(a->weights = open_sock(a, zmq_ctx, ZMQ_DEALER, actor_on_chunk, a->weights_ep))) goto fail_early;
+  if (o->relay_listen && o->relay_listen[0] && !o->sim_engine && actor_relay_start(a, zmq_ctx) < 0) goto fail_early;
+  if (!(a->announce = open_sock(a, zmq_ctx, ZMQ_SUB, actor_on_announce, a->announce_ep))) goto fail_early;
 
   uv_async_init(loop, &a->async, on_outputs);
   a->async.data = a;
