@@ -69,10 +69,12 @@ static void cpu_destroy(zr_backend *b) {
  * each GEMM into pieces along the larger of C's two dimensions, one sgemm call per piece. OpenBLAS
  * threads split the same way (over m and n, never k), so every element of C gets the same bits as
  * from a threaded OpenBLAS call; but its threads no longer spin (sched_yield) against the pool's
- * between GEMMs, which cost a sixth of a 0.5B training step's CPU time. Row blocks of x W^T with
- * few rows (decoding) go to zr_cpu_vec_gemm_nt instead, which streams W once. */
+ * between GEMMs, which cost a sixth of a 0.5B training step's CPU time. x W^T with few rows
+ * (decoding, a short prefill) goes to zr_cpu_vec_gemm_nt instead, which streams W once without
+ * packing it: OpenBLAS's packing of W is a serial pass over memory before each piece computes
+ * (38% of a 32-row decode step); up to ~48 rows the unpacked kernel is faster. */
 #define GEMM_SPLIT_MIN 64 /* rows/columns per piece at least */
-#define GEMM_SMALL_M 16   /* x W^T with at most this many rows: zr_cpu_vec_gemm_nt */
+#define GEMM_SMALL_M 48   /* x W^T with at most this many rows: zr_cpu_vec_gemm_nt */
 #define GEMM_NT_BLOCK 64  /* W rows per task in zr_cpu_vec_gemm_nt */
 
 typedef struct {

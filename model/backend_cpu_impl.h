@@ -48,9 +48,13 @@ void zr_cpu_vec_adamw(float *p, const float *g, float *m, float *v, int64_t s, i
 
 /* C[i, j] = alpha dot(A row i, B row j) (+ beta C[i, j] unless beta = 0) for i < m, j in [j0, j1):
  * x W^T for few rows of x, each W row read once for all m rows. Each element's sum has a fixed
- * order (8 lanes, lanes combined pairwise, then the tail), whatever the split over j. */
+ * order (8 lanes, lanes combined pairwise, then the tail), whatever the split over j or the
+ * number of rows. With AVX2 + FMA the lanes use fused multiply-adds; the _portable version (the
+ * one used without them; called directly by unit.backend_cpu) rounds products and sums apart. */
 void zr_cpu_vec_gemm_nt(int m, int j0, int j1, int k, float alpha, const float *A, int lda, const float *B, int ldb,
                         float beta, float *C, int ldc);
+void zr_cpu_vec_gemm_nt_portable(int m, int j0, int j1, int k, float alpha, const float *A, int lda, const float *B,
+                                 int ldb, float beta, float *C, int ldc);
 
 /* the ops defined outside backend_cpu.c */
 int zr_cpu_attn_fwd(zr_backend *b, float *out, float *lse, const float *q, const float *k, const float *v,

@@ -50,9 +50,10 @@ static double rel_err(const float *a, const double *b, size_t n, double floor) {
 
 static void test_gemm(zr_backend *b) {
   /* shape classes of cpu_gemm: one sgemm call; pieces split over m or over n (2 m n k >= 4e6);
-   * x W^T with at most 16 rows (zr_cpu_vec_gemm_nt: 4-row W tiles, 3/2/1-row x tiles, k tails) */
-  static const int shapes[][3] = {{37, 29, 41}, {1, 29, 41}, {3, 7, 8}, {5, 33, 19}, {16, 130, 67},
-                                  {17, 9, 5},   {300, 150, 50}, {40, 400, 130}};
+   * x W^T with at most 48 rows (zr_cpu_vec_gemm_nt: 4-row W tiles, 3/2/1-row x tiles, k tails),
+   * 49 rows split over n */
+  static const int shapes[][3] = {{37, 29, 41}, {1, 29, 41},    {3, 7, 8},      {5, 33, 19},  {16, 130, 67},
+                                  {17, 9, 5},   {300, 150, 50}, {40, 400, 130}, {48, 70, 37}, {49, 700, 60}};
   for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
   for (int ta = 0; ta < 2; ta++)
     for (int tb = 0; tb < 2; tb++) {
@@ -79,6 +80,23 @@ static void test_gemm(zr_backend *b) {
       CHECK_REL(C, R, (size_t)m * ldc, 1e-5);
       free(A), free(B), free(C), free(R);
     }
+  /* the portable small-row kernel (used where the CPU lacks AVX2 + FMA) on the same kinds of shape */
+  static const int small[][3] = {{1, 29, 41}, {3, 7, 8}, {5, 33, 19}, {48, 70, 37}};
+  for (size_t sh = 0; sh < sizeof small / sizeof small[0]; sh++) {
+    int m = small[sh][0], n = small[sh][1], k = small[sh][2], lda = k + 3, ldb = k + 1, ldc = n + 5;
+    float *A = rvec((size_t)m * lda, 1), *B = rvec((size_t)n * ldb, 1), *C = rvec((size_t)m * ldc, 1);
+    double *R = dvec((size_t)m * ldc);
+    float alpha = 0.7f, beta = sh & 1 ? -0.5f : 0.0f;
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < ldc; j++) {
+        double s = 0;
+        for (int p = 0; j < n && p < k; p++) s += (double)A[i * lda + p] * B[j * ldb + p];
+        R[i * ldc + j] = j >= n ? C[i * ldc + j] : alpha * s + (beta == 0 ? 0 : beta * C[i * ldc + j]);
+      }
+    zr_cpu_vec_gemm_nt_portable(m, 0, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    CHECK_REL(C, R, (size_t)m * ldc, 1e-5);
+    free(A), free(B), free(C), free(R);
+  }
   /* k = 0: C = beta C */
   float C0[4] = {1, 2, 3, 4};
   b->gemm(b, false, false, 2, 2, 0, 1.0f, C0, 1, C0, 1, 0.5f, C0, 2);
