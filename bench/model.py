@@ -3,7 +3,7 @@
 
   python3 bench/model.py [--zerorl build/tools/zerorl] [--bench-train build/bench/bench_train]
                          [--threads 2] [--sizes small,0.5b] [--work DIR] [--repeats R]
-                         [--decode-batches 1,32] [--decode-new M]
+                         [--decode-batches 1,32] [--decode-new M] [--no-train]
 
 For each size it makes one model directory with `zerorl model init` (random weights, fp32,
 untied LM head, Qwen vocabulary from $ZERORL_SHARED_DATA/tokenizers/qwen3 padded to 151936; the
@@ -164,6 +164,7 @@ def main():
     ap.add_argument("--steps", type=int, help="timed training steps (default per size)")
     ap.add_argument("--decode-batches", default="1,32")
     ap.add_argument("--decode-new", type=int, help="new tokens M per decode run (default per size; >= 2)")
+    ap.add_argument("--no-train", action="store_true", help="decoding only")
     # internal: the PyTorch measurements in their own processes
     ap.add_argument("--torch-train", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--torch-decode", action="store_true", help=argparse.SUPPRESS)
@@ -197,13 +198,14 @@ def main():
         params = [l.split()[1] for l in info.splitlines() if l.strip().startswith("parameters")][0]
 
         # (a) training
-        z = last_json(sh([a.bench_train, "--model", d, "--batch", str(s["batch"]), "--seq", str(s["seq"]),
-                          "--steps", str(steps), "--warmup", "1", "--threads", T], env).stdout)
-        t = last_json(sh(me + ["--torch-train", "--model", d, "--batch", str(s["batch"]), "--seq", str(s["seq"]),
-                               "--steps", str(steps), "--warmup", "1"], env).stdout)
-        print(json.dumps(dict(size=size, what="train", zerorl=z, pytorch=t)), flush=True)
-        rows.append((size, f"train B{s['batch']}xT{s['seq']} tok/s", z["tokens_per_s"], t["tokens_per_s"], "x"))
-        rows.append((size, "train peak RSS MB", z["peak_rss_mb"], t["peak_rss_mb"], "mem"))
+        if not a.no_train:
+            z = last_json(sh([a.bench_train, "--model", d, "--batch", str(s["batch"]), "--seq", str(s["seq"]),
+                              "--steps", str(steps), "--warmup", "1", "--threads", T], env).stdout)
+            t = last_json(sh(me + ["--torch-train", "--model", d, "--batch", str(s["batch"]), "--seq", str(s["seq"]),
+                                   "--steps", str(steps), "--warmup", "1"], env).stdout)
+            print(json.dumps(dict(size=size, what="train", zerorl=z, pytorch=t)), flush=True)
+            rows.append((size, f"train B{s['batch']}xT{s['seq']} tok/s", z["tokens_per_s"], t["tokens_per_s"], "x"))
+            rows.append((size, "train peak RSS MB", z["peak_rss_mb"], t["peak_rss_mb"], "mem"))
 
         # (b) decoding
         for B in [int(x) for x in a.decode_batches.split(",")]:
