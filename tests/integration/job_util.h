@@ -1,6 +1,9 @@
-/* job_util.h: helpers for the whole-job integration tests (tests/integration/test_job.c):
- * child processes of the real daemons (never outliving the test), files, Redis look-ups and
- * the exactly-once check of RUN/trained.jsonl. Header-only; for test programs only. */
+/* job_util.h: helpers for the whole-job integration tests, the ones that run the real daemons
+ * (test_job.c, test_dist_job.c, test_relay_job.c, test_sim_daemons.c, test_security.c): the
+ * common start of their main() (the daemon binaries, or a skip; a temporary directory; a private
+ * redis-server; a tiny model and tasks), one job's paths, Redis keys and config, child processes
+ * of the daemons (never outliving the test), files, Redis look-ups, the exactly-once check of
+ * RUN/trained.jsonl and the scenario runner. Header-only; for test programs only. */
 #ifndef ZR_TEST_JOB_UTIL_H
 #define ZR_TEST_JOB_UTIL_H
 
@@ -11,6 +14,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/keys.h"
+#include "tests/redis_server.h"
 #include "tests/test.h"
 
 /* ---- clock ------------------------------------------------------------------------------- */
@@ -139,6 +145,17 @@ static inline void ju_stop(pid_t pid, int sig, int grace_ms) {
   }
 }
 
+/* pid's exit code within timeout_ms (128 + the signal when one ended it), or -1 when it had not
+ * ended by then (it is killed). */
+static inline int ju_exit_code(pid_t pid, int timeout_ms) {
+  int st = 0;
+  if (!ju_wait(pid, timeout_ms, &st)) {
+    ju_stop(pid, SIGKILL, 1000);
+    return -1;
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 /* ---- files ------------------------------------------------------------------------------- */
 
 static inline int ju_write_file(const char *path, const char *text) {
@@ -185,6 +202,20 @@ static inline int ju_count_in_file(const char *path, const char *needle) {
   return n;
 }
 
+/* Prints the last tail_bytes of the file to stderr, under "---- tail of PATH ----". */
+static inline void ju_show_log_tail(const char *path, size_t tail_bytes) {
+  char *s = ju_read_file(path);
+  if (!s) return;
+  size_t n = strlen(s);
+  fprintf(stderr, "---- tail of %s ----\n%s\n", path, s + (n > tail_bytes ? n - tail_bytes : 0));
+  free(s);
+}
+
+/* The same, when a CHECK failed since zr_test_failures was failures_before. */
+static inline void ju_show_log_on_failure(const char *path, int failures_before, size_t tail_bytes) {
+  if (zr_test_failures != failures_before) ju_show_log_tail(path, tail_bytes);
+}
+
 /* Waits until path has at least n lines; 1 when it did. */
 static inline int ju_wait_lines(const char *path, int n, int timeout_ms) {
   uint64_t deadline = ju_now_ms() + (uint64_t)timeout_ms;
@@ -207,8 +238,9 @@ static inline int ju_run(const char *fmt, ...) {
 
 /* ---- Redis ------------------------------------------------------------------------------- */
 
-/* HGET key field over the unix socket; malloc'd value or NULL (missing, or Redis down). */
-static inline char *ju_hget(const char *sock, const char *key, const char *field) {
+/* One command over the Unix socket (1 s timeouts): the reply (freeReplyObject it), or NULL when
+ * Redis cannot be reached. */
+static inline redisReply *ju_command(const char *sock, const char *fmt, ...) {
   struct timeval tv = {1, 0};
   redisContext *c = redisConnectUnixWithTimeout(sock, tv);
   if (!c || c->err) {
@@ -216,10 +248,19 @@ static inline char *ju_hget(const char *sock, const char *key, const char *field
     return NULL;
   }
   redisSetTimeout(c, tv);
-  redisReply *r = redisCommand(c, "HGET %s %s", key, field);
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *r = redisvCommand(c, fmt, ap);
+  va_end(ap);
+  redisFree(c);
+  return r;
+}
+
+/* HGET key field: malloc'd value or NULL (missing, or Redis down). */
+static inline char *ju_hget(const char *sock, const char *key, const char *field) {
+  redisReply *r = ju_command(sock, "HGET %s %s", key, field);
   char *v = r && r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
   if (r) freeReplyObject(r);
-  redisFree(c);
   return v;
 }
 
@@ -232,17 +273,9 @@ static inline long long ju_hget_ll(const char *sock, const char *key, const char
 
 /* EXISTS key: 1, 0, or -1 when Redis cannot be reached. */
 static inline int ju_exists(const char *sock, const char *key) {
-  struct timeval tv = {1, 0};
-  redisContext *c = redisConnectUnixWithTimeout(sock, tv);
-  if (!c || c->err) {
-    if (c) redisFree(c);
-    return -1;
-  }
-  redisSetTimeout(c, tv);
-  redisReply *r = redisCommand(c, "EXISTS %s", key);
+  redisReply *r = ju_command(sock, "EXISTS %s", key);
   int v = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
   if (r) freeReplyObject(r);
-  redisFree(c);
   return v;
 }
 
@@ -304,6 +337,147 @@ static inline ju_trained ju_check_trained(const char *trained_path, const char *
   return t;
 }
 
+/* ---- the start of main(): binaries, temporary directory, Redis, model and tasks --------- */
+
+/* The daemons under test, in the build tree. */
+typedef struct {
+  char zerorl[1100], learner[1100], actor[1100], reward[1100];
+} ju_daemons;
+
+/* $ZERORL_BINARY_DIR, the build tree; skips the test (exit 77) when it is not set (not run
+ * through ctest) or redis-server is not installed. */
+static inline const char *ju_build_dir_or_skip(void) {
+  const char *build_dir = getenv("ZERORL_BINARY_DIR");
+  if (!build_dir) TEST_SKIP("ZERORL_BINARY_DIR is not set (run through ctest)");
+  if (!zr_test_redis_available()) TEST_SKIP("redis-server is not installed");
+  return build_dir;
+}
+
+/* The daemons of build_dir; skips the test when one of them is not built. */
+static inline void ju_find_daemons_or_skip(ju_daemons *d, const char *build_dir) {
+  snprintf(d->zerorl, sizeof d->zerorl, "%s/tools/zerorl", build_dir);
+  snprintf(d->learner, sizeof d->learner, "%s/learner/zerorl-learner", build_dir);
+  snprintf(d->actor, sizeof d->actor, "%s/actor/zerorl-actor", build_dir);
+  snprintf(d->reward, sizeof d->reward, "%s/reward/zerorl-reward", build_dir);
+  if (access(d->zerorl, X_OK) || access(d->learner, X_OK) || access(d->actor, X_OK) || access(d->reward, X_OK))
+    TEST_SKIP("daemon binaries are not built in %s", build_dir);
+}
+
+/* The test's temporary directory and the files its jobs share. */
+typedef struct {
+  char root[64];   /* ROOT, from mkdtemp */
+  char model[256]; /* ROOT/model: ju_init_tiny_model */
+  char tasks[256]; /* ROOT/train.jsonl: ju_gen_arith */
+} ju_workdir;
+
+static const ju_workdir *ju_workdir_at_exit;
+static const char *ju_workdir_keep_var;
+
+/* atexit: kills every child, then removes ROOT unless the environment variable named
+ * ju_workdir_keep_var is set. */
+static inline void ju_remove_workdir(void) {
+  ju_kill_all();
+  if (!getenv(ju_workdir_keep_var)) ju_run("rm -rf '%s'", ju_workdir_at_exit->root);
+}
+
+/* The start of every whole-job test: SIGPIPE ignored; w->root made from tmp_template
+ * ("/tmp/zrNAME-XXXXXX"; at exit every child is killed and ROOT removed, unless the
+ * environment variable keep_var is set); w->model and w->tasks named; a private redis-server
+ * started in srv (Unix socket only). 0, or -1 when the directory or the server failed. */
+static inline int ju_start(ju_workdir *w, const char *tmp_template, const char *keep_var, zr_test_redis *srv) {
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(w->root, sizeof w->root, "%s", tmp_template);
+  if (!mkdtemp(w->root)) return -1;
+  ju_workdir_at_exit = w;
+  ju_workdir_keep_var = keep_var;
+  atexit(ju_remove_workdir);
+  if (zr_test_redis_start(srv, 0, NULL) != 0) return -1;
+  snprintf(w->model, sizeof w->model, "%s/model", w->root);
+  snprintf(w->tasks, sizeof w->tasks, "%s/train.jsonl", w->root);
+  return 0;
+}
+
+/* `zerorl model init` of a tiny random llama at out (byte vocabulary plus the <think> and
+ * <answer> tags, tied embeddings, 4 heads); its exit code. */
+static inline int ju_init_tiny_model(const char *zerorl, const char *out, int layers, int hidden, int intermediate) {
+  return ju_run("'%s' model init --arch llama --layers %d --hidden %d --heads 4 --kv-heads 4 --intermediate %d "
+                "--byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --tie --out '%s' >/dev/null",
+                zerorl, layers, hidden, intermediate, out);
+}
+
+/* `zerorl data gen arith` at difficulty 2: n tasks (sft: prompt/completion examples) at out;
+ * its exit code. */
+static inline int ju_gen_arith(const char *zerorl, int n, bool sft, const char *out) {
+  return ju_run("'%s' data gen arith --n %d --difficulty 2%s --out '%s' >/dev/null", zerorl, n, sft ? " --sft" : "",
+                out);
+}
+
+/* ---- one job: paths, Redis keys, config, learner ----------------------------------------- */
+
+typedef struct {
+  char name[32];     /* the scenario: messages, [job] name, DIR = ROOT/NAME */
+  char id[64];       /* [job] id */
+  char dir[128];     /* DIR: the ipc:// endpoints */
+  char run[160];     /* RUN = DIR/run, the run directory; the daemons log to RUN/logs */
+  char cfg[200];     /* RUN/config.ini */
+  char trained[200]; /* RUN/trained.jsonl */
+  char llog[200];    /* RUN/logs/learner.log */
+  char key[256];     /* the job hash */
+  char qkey[256];    /* the queue hash */
+} ju_job;
+
+/* Names j's paths (under root) and keys, id_prefix + name the job id; makes RUN/logs. */
+static inline void ju_job_init(ju_job *j, const char *root, const char *name, const char *id_prefix) {
+  memset(j, 0, sizeof *j);
+  snprintf(j->name, sizeof j->name, "%s", name);
+  snprintf(j->id, sizeof j->id, "%s%s", id_prefix, name);
+  snprintf(j->dir, sizeof j->dir, "%s/%s", root, name);
+  snprintf(j->run, sizeof j->run, "%s/run", j->dir);
+  snprintf(j->cfg, sizeof j->cfg, "%s/config.ini", j->run);
+  snprintf(j->trained, sizeof j->trained, "%s/trained.jsonl", j->run);
+  snprintf(j->llog, sizeof j->llog, "%s/logs/learner.log", j->run);
+  zr_key_job(j->key, sizeof j->key, ZR_KEY_PREFIX_DEFAULT, j->id);
+  zr_key_job_queue(j->qkey, sizeof j->qkey, ZR_KEY_PREFIX_DEFAULT, j->id);
+  ju_run("mkdir -p '%s/logs'", j->run);
+}
+
+/* Writes RUN/config.ini: sections (the test's own, from [job] on); [redis] with socket =
+ * redis_socket (NULL: none, `zerorl run` starts its own server), then redis_more (lines, or
+ * NULL) and the test timings (fast heartbeats and back-off); [net] with ipc:// endpoints in DIR.
+ * 0 or -1. */
+static inline int ju_write_config(const ju_job *j, const char *sections, const char *redis_socket,
+                                  const char *redis_more) {
+  char socket_line[256] = "";
+  if (redis_socket) snprintf(socket_line, sizeof socket_line, "socket = %s\n", redis_socket);
+  char text[8192];
+  int n = snprintf(text, sizeof text,
+                   "%s[redis]\n%s%sheartbeat_interval = 300ms\nheartbeat_ttl = 2s\nbackoff_min = 50ms\n"
+                   "backoff_max = 300ms\n"
+                   "[net]\nlearner_tasks = ipc://%s/w\nlearner_weights = ipc://%s/c\n"
+                   "learner_announce = ipc://%s/a\n",
+                   sections, socket_line, redis_more ? redis_more : "", j->dir, j->dir, j->dir);
+  if (n < 0 || (size_t)n >= sizeof text) return -1;
+  return ju_write_file(j->cfg, text);
+}
+
+/* Starts the learner binary on j's config and run directory, with one --set (or NULL) and
+ * --resume when resume; its output goes to RUN/logs/learner.log. */
+static inline pid_t ju_start_learner(const char *learner, const ju_job *j, const char *set, bool resume) {
+  char *argv[10];
+  int n = 0;
+  argv[n++] = (char *)learner;
+  argv[n++] = "--config";
+  argv[n++] = (char *)j->cfg;
+  argv[n++] = "--run-dir";
+  argv[n++] = (char *)j->run;
+  if (set) {
+    argv[n++] = "--set";
+    argv[n++] = (char *)set;
+  }
+  if (resume) argv[n++] = "--resume";
+  argv[n] = NULL;
+  return ju_spawn(j->llog, argv);
+}
 
 /* ---- shared checks ------------------------------------------------------------------- */
 
@@ -334,6 +508,34 @@ static inline void ju_expect_exactly_once(const char *name, const char *trained,
   CHECK_INT(t.missing, 0);
   CHECK_INT(t.unknown, 0);
   CHECK_INT(t.bad, 0);
+}
+
+/* ---- scenarios ---------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  void (*run)(void);
+} ju_scenario;
+
+/* Scenario selection by ZR_JOB_TEST=name[,name]: a scenario runs when its name is in it (or it
+ * is unset or empty). */
+static inline bool ju_job_test_wanted(const char *name) {
+  const char *only = getenv("ZR_JOB_TEST");
+  return !only || !*only || strstr(only, name) != NULL;
+}
+
+/* Runs the n scenarios that want accepts, in order; after each, kills what it left running and
+ * prints "== NAME: ok|FAILED in S s". */
+static inline void ju_run_scenarios(const ju_scenario *scenarios, size_t n, bool (*want)(const char *name)) {
+  for (size_t i = 0; i < n; i++) {
+    if (!want(scenarios[i].name)) continue;
+    uint64_t t0 = ju_now_ms();
+    int failures_before = zr_test_failures;
+    scenarios[i].run();
+    ju_kill_all();
+    fprintf(stderr, "== %s: %s in %.1f s\n", scenarios[i].name, zr_test_failures == failures_before ? "ok" : "FAILED",
+            (double)(ju_now_ms() - t0) / 1000.0);
+  }
 }
 
 #endif

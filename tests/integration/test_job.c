@@ -30,13 +30,11 @@
  * Every wait has a deadline; every child is killed at exit (atexit + PR_SET_PDEATHSIG), the
  * temporary directory is removed (kept with ZR_JOB_KEEP=1). Run some scenarios only with
  * ZR_JOB_TEST=name[,name]. */
-#include <hiredis/hiredis.h>
 #include <math.h>
 #include <stdbool.h>
 #include <zmq.h>
 
 #include "common/frame.h"
-#include "common/keys.h"
 #include "tests/integration/job_util.h"
 #include "tests/redis_server.h"
 #include "tests/test.h"
@@ -44,73 +42,33 @@
 #define N_TASKS 200
 #define G 4
 
-static char root[64], zbin[1100], lbin[1100], abin[1100], rbin[1100];
-static char model[256], tasks[256], sft_data[256];
+static ju_daemons bin;
+static ju_workdir work;
+static char sft_data[256]; /* ROOT/sft.jsonl */
 static zr_test_redis srv;
-
-typedef struct {
-  char name[32], job[64], dir[128], run[160], cfg[200], trained[200], llog[200], key[256], qkey[256];
-} job;
-
-static void cleanup_root(void) {
-  ju_kill_all();
-  if (root[0] && !getenv("ZR_JOB_KEEP")) ju_run("rm -rf '%s'", root);
-}
 
 /* The job's directory, config (RUN/config.ini) and keys. embedded_redis: no [redis] socket,
  * for `zerorl run`. */
-static void job_init(job *j, const char *name, bool embedded_redis, const char *extra) {
-  memset(j, 0, sizeof *j);
-  snprintf(j->name, sizeof j->name, "%s", name);
-  snprintf(j->job, sizeof j->job, "jt-%s", name);
-  snprintf(j->dir, sizeof j->dir, "%s/%s", root, name);
-  snprintf(j->run, sizeof j->run, "%s/run", j->dir);
-  snprintf(j->cfg, sizeof j->cfg, "%s/config.ini", j->run);
-  snprintf(j->trained, sizeof j->trained, "%s/trained.jsonl", j->run);
-  snprintf(j->llog, sizeof j->llog, "%s/logs/learner.log", j->run);
-  zr_key_job(j->key, sizeof j->key, "zerorl", j->job);
-  zr_key_job_queue(j->qkey, sizeof j->qkey, "zerorl", j->job);
-  ju_run("mkdir -p '%s/logs'", j->run);
-  char text[4096], redis[300];
-  if (embedded_redis) snprintf(redis, sizeof redis, "[redis]\n");
-  else snprintf(redis, sizeof redis, "[redis]\nsocket = %s\n", srv.sock);
-  snprintf(text, sizeof text,
+static void job_init(ju_job *j, const char *name, bool embedded_redis) {
+  ju_job_init(j, work.root, name, "jt-");
+  char sections[4096];
+  snprintf(sections, sizeof sections,
            "[job]\nid = %s\nname = %s\nrun_dir = %s\n"
            "[model]\npath = %s\nthreads = 1\n"
            "[data]\ntrain = %s\ntemplate = raw\nepochs = 1\n"
            "[algo]\ngroup_size = %d\ngroups_per_batch = 4\nmax_new_tokens = 48\n"
            "[actor]\nslots = 8\nmax_len = 96\nthreads = 1\nlease_margin = 500ms\nask_interval = 200ms\n"
            "[learner]\nlr = 1e-4\ntotal_steps = 100000\ncheckpoint_every = 0\nlease = 3s\nscore_deadline = 2s\n"
-           "drain_timeout = 4s\nmax_task_retries = 50\n"
-           "%sheartbeat_interval = 300ms\nheartbeat_ttl = 2s\nbackoff_min = 50ms\nbackoff_max = 300ms\n"
-           "[net]\nlearner_tasks = ipc://%s/w\nlearner_weights = ipc://%s/c\nlearner_announce = ipc://%s/a\n%s",
-           j->job, name, j->run, model, tasks, G, redis, j->dir, j->dir, j->dir, extra ? extra : "");
-  CHECK_INT(ju_write_file(j->cfg, text), 0);
+           "drain_timeout = 4s\nmax_task_retries = 50\n",
+           j->id, name, j->run, work.model, work.tasks, G);
+  CHECK_INT(ju_write_config(j, sections, embedded_redis ? NULL : srv.sock, NULL), 0);
 }
 
-/* set: one extra --set (or NULL) */
-static pid_t start_learner_set(const job *j, bool resume, const char *set) {
-  char *argv[10];
-  int n = 0;
-  argv[n++] = lbin;
-  argv[n++] = "--config";
-  argv[n++] = (char *)j->cfg;
-  argv[n++] = "--run-dir";
-  argv[n++] = (char *)j->run;
-  if (set) {
-    argv[n++] = "--set";
-    argv[n++] = (char *)set;
-  }
-  if (resume) argv[n++] = "--resume";
-  argv[n] = NULL;
-  return ju_spawn(j->llog, argv);
-}
-
-static pid_t start_learner(const job *j, bool resume) { return start_learner_set(j, resume, NULL); }
+static pid_t start_learner(const ju_job *j, bool resume) { return ju_start_learner(bin.learner, j, NULL, resume); }
 
 /* (task, epoch) pairs recorded as trained in the latest checkpoint that are not in
  * trained.jsonl: work the resumed learner would skip although it was never trained. */
-static int ckpt_trained_not_in_file(const job *j) {
+static int ckpt_trained_not_in_file(const ju_job *j) {
   char path[400], name[64] = "";
   snprintf(path, sizeof path, "%s/checkpoints/latest", j->run);
   char *latest = ju_read_file(path);
@@ -149,42 +107,39 @@ static int ckpt_trained_not_in_file(const job *j) {
   return n;
 }
 
-static pid_t start_actor(const job *j, const char *id, int slots) {
+static pid_t start_actor(const ju_job *j, const char *id, int slots) {
   char log[256], set[64];
   snprintf(log, sizeof log, "%s/logs/%s.log", j->run, id);
   snprintf(set, sizeof set, "actor.slots=%d", slots);
-  char *argv[] = {abin, "--config", (char *)j->cfg, "--id", (char *)id, "--threads", "1", "--set", set, NULL};
+  char *argv[] = {bin.actor, "--config", (char *)j->cfg, "--id", (char *)id, "--threads", "1", "--set", set, NULL};
   return ju_spawn(log, argv);
 }
 
-static pid_t start_reward(const job *j, const char *id) {
+static pid_t start_reward(const ju_job *j, const char *id) {
   char log[256];
   snprintf(log, sizeof log, "%s/logs/%s.log", j->run, id);
-  char *argv[] = {rbin, "--config", (char *)j->cfg, "--id", (char *)id, "--slots", "2", NULL};
+  char *argv[] = {bin.reward, "--config", (char *)j->cfg, "--id", (char *)id, "--slots", "2", NULL};
   return ju_spawn(log, argv);
 }
 
-static void expect_learner_done(const job *j, pid_t learner, int timeout_ms) {
+static void expect_learner_done(const ju_job *j, pid_t learner, int timeout_ms) {
   ju_expect_learner_done(j->name, j->trained, learner, timeout_ms);
 }
 
-static void expect_exactly_once(const job *j) { ju_expect_exactly_once(j->name, j->trained, tasks, G, N_TASKS); }
+static void expect_exactly_once(const ju_job *j) {
+  ju_expect_exactly_once(j->name, j->trained, work.tasks, G, N_TASKS);
+}
 
 static void show_log_on_failure(const char *path, int failures_before) {
-  if (zr_test_failures == failures_before) return;
-  char *s = ju_read_file(path);
-  if (!s) return;
-  size_t n = strlen(s);
-  fprintf(stderr, "---- tail of %s ----\n%s\n", path, s + (n > 6000 ? n - 6000 : 0));
-  free(s);
+  ju_show_log_on_failure(path, failures_before, 6000);
 }
 
 /* ---- 1: two actors, one killed ------------------------------------------------------------ */
 
 static void test_actors(void) {
   int f0 = zr_test_failures;
-  job j;
-  job_init(&j, "actors", false, NULL);
+  ju_job j;
+  job_init(&j, "actors", false);
   pid_t l = start_learner(&j, false);
   pid_t rw = start_reward(&j, "rw-1");
   pid_t fast = start_actor(&j, "actor-fast", 16);
@@ -208,8 +163,8 @@ static void test_actors(void) {
 
 static void test_reward(void) {
   int f0 = zr_test_failures;
-  job j;
-  job_init(&j, "reward", false, NULL);
+  ju_job j;
+  job_init(&j, "reward", false);
   pid_t l = start_learner(&j, false);
   pid_t rw1 = start_reward(&j, "rw-1");
   pid_t a = start_actor(&j, "actor-1", 16);
@@ -235,10 +190,10 @@ static void test_reward(void) {
 
 static void test_drain(void) {
   int f0 = zr_test_failures;
-  job j;
-  job_init(&j, "drain", false, NULL);
+  ju_job j;
+  job_init(&j, "drain", false);
   /* big batches: at SIGTERM the learner almost surely holds a partly assembled batch */
-  pid_t l = start_learner_set(&j, false, "algo.groups_per_batch=16");
+  pid_t l = ju_start_learner(bin.learner, &j, "algo.groups_per_batch=16", false);
   pid_t rw = start_reward(&j, "rw-1");
   pid_t a = start_actor(&j, "actor-1", 8);
   CHECK(ju_wait_lines(j.trained, N_TASKS / 4, 60000));
@@ -260,11 +215,11 @@ static void test_drain(void) {
   free(state);
   int n1 = ju_count_lines(j.trained);
   CHECK(n1 > 0 && n1 < N_TASKS);
-  ju_trained t1 = ju_check_trained(j.trained, tasks, G);
+  ju_trained t1 = ju_check_trained(j.trained, work.tasks, G);
   CHECK_INT(t1.twice, 0);
   CHECK_INT(ckpt_trained_not_in_file(&j), 0);
   /* the actor and reward worker stay; the resumed learner binds the same endpoints */
-  pid_t l2 = start_learner_set(&j, true, "algo.groups_per_batch=16");
+  pid_t l2 = ju_start_learner(bin.learner, &j, "algo.groups_per_batch=16", true);
   expect_learner_done(&j, l2, 90000);
   CHECK(ju_count_in_file(j.llog, "(resumed)") == 1);
   int n2 = ju_count_lines(j.trained) - n1;
@@ -283,8 +238,8 @@ static void test_drain(void) {
 
 static void test_redis(void) {
   int f0 = zr_test_failures;
-  job j;
-  job_init(&j, "redis", false, NULL);
+  ju_job j;
+  job_init(&j, "redis", false);
   pid_t l = start_learner(&j, false);
   pid_t rw = start_reward(&j, "rw-1");
   pid_t a = start_actor(&j, "actor-1", 8);
@@ -376,7 +331,7 @@ static void send_bad_rollout(void *d, const char *job_id, const Zerorl__WorkGran
   send_env(d, &env, job_id);
 }
 
-static long long wait_dropped(const job *j, long long want, int timeout_ms) {
+static long long wait_dropped(const ju_job *j, long long want, int timeout_ms) {
   uint64_t deadline = ju_now_ms() + (uint64_t)timeout_ms;
   long long v;
   while ((v = ju_hget_ll(srv.sock, j->qkey, "dropped_bad")) < want && ju_now_ms() < deadline) ju_sleep_ms(100);
@@ -385,8 +340,8 @@ static long long wait_dropped(const job *j, long long want, int timeout_ms) {
 
 static void test_bad(void) {
   int f0 = zr_test_failures;
-  job j;
-  job_init(&j, "bad", false, NULL);
+  ju_job j;
+  job_init(&j, "bad", false);
   pid_t l = start_learner(&j, false);
   pid_t rw = start_reward(&j, "rw-1");
   void *ctx = zmq_ctx_new();
@@ -402,13 +357,13 @@ static void test_bad(void) {
   zr_frame_msg gm = {0};
   uint64_t deadline = ju_now_ms() + 30000;
   while (!genv && ju_now_ms() < deadline) {
-    send_work_request(d, j.job);
+    send_work_request(d, j.id);
     uint8_t buf[65536];
     int n = zmq_recv(d, buf, sizeof buf, 0);
     if (n <= 0 || n > (int)sizeof buf) continue;
     zr_bytes fr = {buf, (size_t)n};
     zr_frame_limits lim = zr_frame_limits_default();
-    if (zr_frame_decode(&gm, &fr, 1, j.job, &lim) == 0) {
+    if (zr_frame_decode(&gm, &fr, 1, j.id, &lim) == 0) {
       if (gm.env->body_case == ZERORL__ENVELOPE__BODY_WORK_GRANT && gm.env->work_grant->n_tasks > 0) genv = gm.env;
       else zr_frame_msg_release(&gm);
     }
@@ -438,7 +393,7 @@ static void test_bad(void) {
     wr.free_capacity = 1;
     Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
     env.protocol_version = ZR_PROTOCOL_VERSION + 7;
-    env.job_id = j.job;
+    env.job_id = j.id;
     env.sender_id = TEST_SENDER;
     env.type = ZERORL__MSG_TYPE__MSG_WORK_REQUEST;
     env.body_case = ZERORL__ENVELOPE__BODY_WORK_REQUEST;
@@ -448,11 +403,11 @@ static void test_bad(void) {
     send_frames(d, buf, len);
   }
   /* 4-8: rollouts */
-  send_bad_rollout(d, j.job, g, RO_UNKNOWN_LEASE);
-  send_bad_rollout(d, j.job, g, RO_LENGTHS);
-  send_bad_rollout(d, j.job, g, RO_NAN);
-  send_bad_rollout(d, j.job, g, RO_VOCAB);
-  send_bad_rollout(d, j.job, g, RO_PROMPT);
+  send_bad_rollout(d, j.id, g, RO_UNKNOWN_LEASE);
+  send_bad_rollout(d, j.id, g, RO_LENGTHS);
+  send_bad_rollout(d, j.id, g, RO_NAN);
+  send_bad_rollout(d, j.id, g, RO_VOCAB);
+  send_bad_rollout(d, j.id, g, RO_PROMPT);
   /* 9: an unknown score id */
   {
     Zerorl__ScoredRollout s = ZERORL__SCORED_ROLLOUT__INIT;
@@ -463,7 +418,7 @@ static void test_bad(void) {
     Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
     env.body_case = ZERORL__ENVELOPE__BODY_SCORED_ROLLOUT;
     env.scored_rollout = &s;
-    send_env(d, &env, j.job);
+    send_env(d, &env, j.id);
   }
   long long d1 = wait_dropped(&j, 9, 5000);
   fprintf(stderr, "bad: dropped_bad %lld -> %lld\n", d0, d1);
@@ -499,7 +454,7 @@ static void test_bad(void) {
     Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
     env.body_case = ZERORL__ENVELOPE__BODY_LEASE_RELEASE;
     env.lease_release = &rel;
-    send_env(d, &env, j.job);
+    send_env(d, &env, j.id);
   }
   zr_frame_msg_release(&gm);
   ju_sleep_ms(100);
@@ -516,13 +471,13 @@ static void test_bad(void) {
 
 /* ---- 6: SFT checkpoint / resume determinism ------------------------------------------------ */
 
-static int run_sft(const job *j, int steps, bool resume) {
+static int run_sft(const ju_job *j, int steps, bool resume) {
   char set_steps[64], set_train[300];
   snprintf(set_steps, sizeof set_steps, "learner.total_steps=%d", steps);
   snprintf(set_train, sizeof set_train, "data.train=%s", sft_data);
   char *argv[24];
   int n = 0;
-  argv[n++] = lbin;
+  argv[n++] = bin.learner;
   argv[n++] = "--config";
   argv[n++] = (char *)j->cfg;
   argv[n++] = "--run-dir";
@@ -535,13 +490,7 @@ static int run_sft(const job *j, int steps, bool resume) {
   }
   if (resume) argv[n++] = "--resume";
   argv[n] = NULL;
-  pid_t p = ju_spawn(j->llog, argv);
-  int st = 0;
-  if (!ju_wait(p, 120000, &st)) {
-    ju_stop(p, SIGKILL, 1000);
-    return -1;
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return ju_exit_code(ju_spawn(j->llog, argv), 120000);
 }
 
 /* loss of each step 1..n from metrics.jsonl; count of lines */
@@ -564,9 +513,9 @@ static void test_sft(void) {
   int f0 = zr_test_failures;
   /* mode sft on prompt/completion data: 10 examples, 4 a batch, 6 steps (2.4 epochs), the
    * resumed run starts in the middle of the second epoch */
-  job a, b;
-  job_init(&a, "sft-a", false, NULL);
-  job_init(&b, "sft-b", false, NULL);
+  ju_job a, b;
+  job_init(&a, "sft-a", false);
+  job_init(&b, "sft-b", false);
   CHECK_INT(run_sft(&a, 6, false), 0);
   CHECK_INT(run_sft(&b, 3, false), 0);
   CHECK_INT(run_sft(&b, 6, true), 0);
@@ -595,18 +544,18 @@ static void test_sft(void) {
 
 static void test_status(void) {
   int f0 = zr_test_failures;
-  job j;
+  ju_job j;
   /* epochs 0: until total_steps, which a random model never reaches: the job stays up */
-  job_init(&j, "status", true, NULL);
+  job_init(&j, "status", true);
   char cfg[256];
   snprintf(cfg, sizeof cfg, "%s/job.ini", j.dir);
   CHECK_INT(ju_run("sed 's/^epochs = 1$/epochs = 0/' '%s' > '%s'", j.cfg, cfg), 0);
   char log[256];
   snprintf(log, sizeof log, "%s/zerorl-run.log", j.dir);
-  char *argv[] = {zbin, "run", cfg, "--run-dir", j.run, "--quiet", NULL};
+  char *argv[] = {bin.zerorl, "run", cfg, "--run-dir", j.run, "--quiet", NULL};
   pid_t run = ju_spawn(log, argv);
   char cmd[2048], out[16384] = "";
-  snprintf(cmd, sizeof cmd, "'%s' status --job %s --socket '%s/redis.sock' 2>&1", zbin, j.job, j.run);
+  snprintf(cmd, sizeof cmd, "'%s' status --job %s --socket '%s/redis.sock' 2>&1", bin.zerorl, j.id, j.run);
   uint64_t deadline = ju_now_ms() + 30000;
   int rc = -1;
   while (ju_now_ms() < deadline) {
@@ -647,51 +596,19 @@ static void test_status(void) {
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-static bool want(const char *name) {
-  const char *only = getenv("ZR_JOB_TEST");
-  return !only || !*only || strstr(only, name) != NULL;
-}
-
 int main(void) {
-  const char *bdir = getenv("ZERORL_BINARY_DIR");
-  if (!bdir) TEST_SKIP("ZERORL_BINARY_DIR is not set (run through ctest)");
-  if (!zr_test_redis_available()) TEST_SKIP("redis-server is not installed");
-  snprintf(zbin, sizeof zbin, "%s/tools/zerorl", bdir);
-  snprintf(lbin, sizeof lbin, "%s/learner/zerorl-learner", bdir);
-  snprintf(abin, sizeof abin, "%s/actor/zerorl-actor", bdir);
-  snprintf(rbin, sizeof rbin, "%s/reward/zerorl-reward", bdir);
-  if (access(zbin, X_OK) || access(lbin, X_OK) || access(abin, X_OK) || access(rbin, X_OK))
-    TEST_SKIP("daemon binaries are not built in %s", bdir);
-  signal(SIGPIPE, SIG_IGN);
-  snprintf(root, sizeof root, "/tmp/zrjob-XXXXXX");
-  if (!mkdtemp(root)) return 1;
-  atexit(cleanup_root);
-  if (zr_test_redis_start(&srv, 0, NULL) != 0) return 1;
-  snprintf(model, sizeof model, "%s/model", root);
-  snprintf(tasks, sizeof tasks, "%s/train.jsonl", root);
-  snprintf(sft_data, sizeof sft_data, "%s/sft.jsonl", root);
-  CHECK_INT(ju_run("'%s' model init --arch llama --layers 4 --hidden 128 --heads 4 --kv-heads 4 --intermediate 256 "
-                   "--byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --tie --out '%s' >/dev/null",
-                   zbin, model),
-            0);
-  CHECK_INT(ju_run("'%s' data gen arith --n %d --difficulty 2 --out '%s' >/dev/null", zbin, N_TASKS, tasks), 0);
-  CHECK_INT(ju_run("'%s' data gen arith --n 10 --difficulty 2 --sft --out '%s' >/dev/null", zbin, sft_data), 0);
+  ju_find_daemons_or_skip(&bin, ju_build_dir_or_skip());
+  if (ju_start(&work, "/tmp/zrjob-XXXXXX", "ZR_JOB_KEEP", &srv) != 0) return 1;
+  snprintf(sft_data, sizeof sft_data, "%s/sft.jsonl", work.root);
+  CHECK_INT(ju_init_tiny_model(bin.zerorl, work.model, 4, 128, 256), 0);
+  CHECK_INT(ju_gen_arith(bin.zerorl, N_TASKS, false, work.tasks), 0);
+  CHECK_INT(ju_gen_arith(bin.zerorl, 10, true, sft_data), 0);
   if (zr_test_failures) return TEST_DONE();
 
-  struct {
-    const char *name;
-    void (*fn)(void);
-  } tests[] = {{"actors", test_actors}, {"reward", test_reward}, {"drain", test_drain}, {"redis", test_redis},
-               {"bad", test_bad},       {"sft", test_sft},       {"status", test_status}};
-  for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-    if (!want(tests[i].name)) continue;
-    uint64_t t0 = ju_now_ms();
-    int f = zr_test_failures;
-    tests[i].fn();
-    ju_kill_all();
-    fprintf(stderr, "== %s: %s in %.1f s\n", tests[i].name, zr_test_failures == f ? "ok" : "FAILED",
-            (double)(ju_now_ms() - t0) / 1000.0);
-  }
+  const ju_scenario scenarios[] = {{"actors", test_actors}, {"reward", test_reward}, {"drain", test_drain},
+                                   {"redis", test_redis},   {"bad", test_bad},       {"sft", test_sft},
+                                   {"status", test_status}};
+  ju_run_scenarios(scenarios, sizeof scenarios / sizeof *scenarios, ju_job_test_wanted);
   zr_test_redis_stop(&srv);
   return TEST_DONE();
 }

@@ -33,11 +33,11 @@
 #define N_ACTORS 4
 #define FANOUT 2
 
-static char root[64], zbin[1100], lbin[1100], abin[1100], rbin[1100];
-static char model[256], tasks[256], dir[128], run[160], cfg[200], trained[200], llog[200];
-static char jkey[256], qkey[256], rkey[256];
-static const char *job_id = "jt-relay";
+static ju_daemons bin;
+static ju_workdir work;
 static zr_test_redis srv;
+static ju_job job;      /* jt-relay */
+static char rkey[256]; /* the relay set */
 
 typedef struct {
   char id[32], ep[64], log[1200];
@@ -51,14 +51,9 @@ typedef struct {
 static actor act[N_ACTORS];
 static int order[N_ACTORS]; /* act[] indices sorted by endpoint: the tree's node numbers */
 
-static void cleanup_root(void) {
-  ju_kill_all();
-  if (root[0] && !getenv("ZR_JOB_KEEP")) ju_run("rm -rf '%s'", root);
-}
-
 static void write_config(void) {
-  char text[4096];
-  snprintf(text, sizeof text,
+  char sections[4096];
+  snprintf(sections, sizeof sections,
            "[job]\nid = %s\nname = relay\nrun_dir = %s\n"
            "[model]\npath = %s\nthreads = 1\n"
            "[data]\ntrain = %s\ntemplate = raw\nepochs = 1\n"
@@ -67,32 +62,29 @@ static void write_config(void) {
            "chunk_timeout = 2s\nrelay_fanout = %d\n"
            "[reward]\nengine = sim\nsim_score_time = 100ms\nsim_correct = 0.5\n"
            "[learner]\nlr = 1e-4\ntotal_steps = 100000\ncheckpoint_every = 0\nlease = 3s\nscore_deadline = 5s\n"
-           "drain_timeout = 4s\nmax_task_retries = 50\nchunk_bytes = 32KiB\n"
-           "[redis]\nsocket = %s\nheartbeat_interval = 300ms\nheartbeat_ttl = 2s\nbackoff_min = 50ms\n"
-           "backoff_max = 300ms\n"
-           "[net]\nlearner_tasks = ipc://%s/w\nlearner_weights = ipc://%s/c\nlearner_announce = ipc://%s/a\n",
-           job_id, run, model, tasks, G, FANOUT, srv.sock, dir, dir, dir);
-  CHECK_INT(ju_write_file(cfg, text), 0);
+           "drain_timeout = 4s\nmax_task_retries = 50\nchunk_bytes = 32KiB\n",
+           job.id, job.run, work.model, work.tasks, G, FANOUT);
+  CHECK_INT(ju_write_config(&job, sections, srv.sock, NULL), 0);
 }
 
 static pid_t start_actor(actor *x) {
   char set[128];
   snprintf(set, sizeof set, "actor.relay_listen=%s", x->ep);
-  char *argv[] = {abin, "--config", cfg, "--id", x->id, "--threads", "1", "--set", set, NULL};
+  char *argv[] = {bin.actor, "--config", job.cfg, "--id", x->id, "--threads", "1", "--set", set, NULL};
   return ju_spawn(x->log, argv);
 }
 
 static pid_t start_reward(void) {
   char log[400];
-  snprintf(log, sizeof log, "%s/logs/rw-1.log", run);
-  char *argv[] = {rbin, "--config", cfg, "--id", "rw-1", "--slots", "2", NULL};
+  snprintf(log, sizeof log, "%s/logs/rw-1.log", job.run);
+  char *argv[] = {bin.reward, "--config", job.cfg, "--id", "rw-1", "--slots", "2", NULL};
   return ju_spawn(log, argv);
 }
 
 /* Reads x's heartbeat hash; 0 when it exists. */
 static int read_actor(actor *x) {
   char key[ZR_KEY_MAX];
-  zr_key_worker(key, sizeof key, ZR_KEY_PREFIX_DEFAULT, job_id, "actor", x->id);
+  zr_key_worker(key, sizeof key, ZR_KEY_PREFIX_DEFAULT, job.id, "actor", x->id);
   char *v = ju_hget(srv.sock, key, "policy_version");
   if (!v) return -1;
   x->version = atoll(v);
@@ -129,45 +121,13 @@ static void show(const char *when) {
 
 static int cmp_ep(const void *a, const void *b) { return strcmp(act[*(const int *)a].ep, act[*(const int *)b].ep); }
 
-static void show_tail(const char *path) {
-  char *s = ju_read_file(path);
-  if (!s) return;
-  size_t n = strlen(s);
-  fprintf(stderr, "---- tail of %s ----\n%s\n", path, s + (n > 4000 ? n - 4000 : 0));
-  free(s);
-}
-
 int main(void) {
-  const char *bdir = getenv("ZERORL_BINARY_DIR");
-  if (!bdir) TEST_SKIP("ZERORL_BINARY_DIR is not set (run through ctest)");
-  if (!zr_test_redis_available()) TEST_SKIP("redis-server is not installed");
-  snprintf(zbin, sizeof zbin, "%s/tools/zerorl", bdir);
-  snprintf(lbin, sizeof lbin, "%s/learner/zerorl-learner", bdir);
-  snprintf(abin, sizeof abin, "%s/actor/zerorl-actor", bdir);
-  snprintf(rbin, sizeof rbin, "%s/reward/zerorl-reward", bdir);
-  if (access(zbin, X_OK) || access(lbin, X_OK) || access(abin, X_OK) || access(rbin, X_OK))
-    TEST_SKIP("daemon binaries are not built in %s", bdir);
-  signal(SIGPIPE, SIG_IGN);
-  snprintf(root, sizeof root, "/tmp/zrrelay-XXXXXX");
-  if (!mkdtemp(root)) return 1;
-  atexit(cleanup_root);
-  if (zr_test_redis_start(&srv, 0, NULL) != 0) return 1;
-  snprintf(model, sizeof model, "%s/model", root);
-  snprintf(tasks, sizeof tasks, "%s/train.jsonl", root);
-  snprintf(dir, sizeof dir, "%s/job", root);
-  snprintf(run, sizeof run, "%s/run", dir);
-  snprintf(cfg, sizeof cfg, "%s/config.ini", run);
-  snprintf(trained, sizeof trained, "%s/trained.jsonl", run);
-  snprintf(llog, sizeof llog, "%s/logs/learner.log", run);
-  zr_key_job(jkey, sizeof jkey, ZR_KEY_PREFIX_DEFAULT, job_id);
-  zr_key_job_queue(qkey, sizeof qkey, ZR_KEY_PREFIX_DEFAULT, job_id);
-  zr_key_job_relays(rkey, sizeof rkey, ZR_KEY_PREFIX_DEFAULT, job_id);
-  ju_run("mkdir -p '%s/logs'", run);
-  CHECK_INT(ju_run("'%s' model init --arch llama --layers 4 --hidden 128 --heads 4 --kv-heads 4 --intermediate 256 "
-                   "--byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --tie --out '%s' >/dev/null",
-                   zbin, model),
-            0);
-  CHECK_INT(ju_run("'%s' data gen arith --n %d --difficulty 2 --out '%s' >/dev/null", zbin, N_TASKS, tasks), 0);
+  ju_find_daemons_or_skip(&bin, ju_build_dir_or_skip());
+  if (ju_start(&work, "/tmp/zrrelay-XXXXXX", "ZR_JOB_KEEP", &srv) != 0) return 1;
+  ju_job_init(&job, work.root, "relay", "jt-");
+  zr_key_job_relays(rkey, sizeof rkey, ZR_KEY_PREFIX_DEFAULT, job.id);
+  CHECK_INT(ju_init_tiny_model(bin.zerorl, work.model, 4, 128, 256), 0);
+  CHECK_INT(ju_gen_arith(bin.zerorl, N_TASKS, false, work.tasks), 0);
   write_config();
   if (zr_test_failures) return TEST_DONE();
 
@@ -177,13 +137,12 @@ int main(void) {
     int port = zr_test_redis_free_port();
     CHECK(port > 0);
     snprintf(x->ep, sizeof x->ep, "tcp://127.0.0.1:%d", port);
-    snprintf(x->log, sizeof x->log, "%s/logs/relay-actor-%d.log", run, i);
+    snprintf(x->log, sizeof x->log, "%s/logs/relay-actor-%d.log", job.run, i);
     order[i] = i;
   }
   qsort(order, N_ACTORS, sizeof *order, cmp_ep);
   uint64_t t0 = ju_now_ms();
-  char *largv[] = {lbin, "--config", cfg, "--run-dir", run, NULL};
-  pid_t learner = ju_spawn(llog, largv);
+  pid_t learner = ju_start_learner(bin.learner, &job, NULL, false);
   pid_t rw = start_reward();
   for (int i = 0; i < N_ACTORS; i++) act[i].pid = start_actor(&act[i]);
 
@@ -202,7 +161,7 @@ int main(void) {
     formed = formed && c1->from_relay > 0 && c2->from_relay > 0 && r0->served > 0 && r0->version >= 2;
   }
   fprintf(stderr, "tree %s after %.1f s; %d groups trained\n", formed ? "formed" : "NOT formed",
-          (double)(ju_now_ms() - t0) / 1000, ju_count_lines(trained));
+          (double)(ju_now_ms() - t0) / 1000, ju_count_lines(job.trained));
   show("before the kill");
   CHECK(formed);
   for (int k = 0; k < N_ACTORS; k++) CHECK_STR(act[order[k]].parent, want_parent(k));
@@ -211,24 +170,20 @@ int main(void) {
   CHECK(r0->served > 0);
   CHECK_INT(act[order[0]].from_relay, 0); /* the learner's children */
   CHECK_INT(act[order[1]].from_relay, 0);
-  CHECK(ju_count_lines(trained) < N_TASKS * 3 / 4); /* still mid-job */
-  {
-    redisContext *c = redisConnectUnix(srv.sock);
-    redisReply *r = c && !c->err ? redisCommand(c, "ZCARD %s", rkey) : NULL;
-    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == N_ACTORS);
-    if (r) freeReplyObject(r);
-    if (c) redisFree(c);
-  }
+  CHECK(ju_count_lines(job.trained) < N_TASKS * 3 / 4); /* still mid-job */
+  redisReply *relays = ju_command(srv.sock, "ZCARD %s", rkey);
+  CHECK(relays && relays->type == REDIS_REPLY_INTEGER && relays->integer == N_ACTORS);
+  if (relays) freeReplyObject(relays);
 
   /* ---- kill: r0, the relay of r2 and r3 ---- */
-  long long v_kill = ju_hget_ll(srv.sock, jkey, "policy_version");
+  long long v_kill = ju_hget_ll(srv.sock, job.key, "policy_version");
   long long c1_learner = c1->from_learner, c2_learner = c2->from_learner;
   long long r0_received = r0->from_learner + r0->from_relay;
   ju_stop(r0->pid, SIGKILL, 2000);
   r0->dead = true;
   uint64_t t_kill = ju_now_ms();
   fprintf(stderr, "SIGKILL to r0 (%s) at policy version %lld, %d groups trained\n", r0->id, v_kill,
-          ju_count_lines(trained));
+          ju_count_lines(job.trained));
   /* r2 and r3 fall back at once: r0 answers nothing for chunk_timeout (2 s), they fetch from the
    * learner (not only after r0's entry in the relay set expires, ZR_RELAY_TTL_MS) */
   bool moved = false;
@@ -241,10 +196,10 @@ int main(void) {
   CHECK(moved);
 
   /* ---- job: ends, exactly once ---- */
-  ju_expect_learner_done("relay", trained, learner, 300000);
-  ju_expect_exactly_once("relay", trained, tasks, G, N_TASKS);
-  long long v_final = ju_hget_ll(srv.sock, jkey, "policy_version");
-  long long served = ju_hget_ll(srv.sock, qkey, "weight_chunks_served");
+  ju_expect_learner_done(job.name, job.trained, learner, 300000);
+  ju_expect_exactly_once(job.name, job.trained, work.tasks, G, N_TASKS);
+  long long v_final = ju_hget_ll(srv.sock, job.key, "policy_version");
+  long long served = ju_hget_ll(srv.sock, job.qkey, "weight_chunks_served");
   fprintf(stderr, "job done %.1f s after the kill: final policy version %lld\n", (double)(ju_now_ms() - t_kill) / 1000,
           v_final);
   CHECK(v_final > v_kill);
@@ -294,16 +249,14 @@ int main(void) {
     kill(x->pid, SIGTERM);
     CHECK(ju_wait(x->pid, 15000, &st));
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    redisContext *c = redisConnectUnix(srv.sock);
-    redisReply *r = c && !c->err ? redisCommand(c, "ZSCORE %s %s", rkey, x->ep) : NULL;
+    redisReply *r = ju_command(srv.sock, "ZSCORE %s %s", rkey, x->ep);
     CHECK(r && r->type == REDIS_REPLY_NIL);
     if (r) freeReplyObject(r);
-    if (c) redisFree(c);
   }
   ju_stop(rw, SIGTERM, 5000);
   if (zr_test_failures) {
-    show_tail(llog);
-    show_tail(c1->log);
+    ju_show_log_tail(job.llog, 4000);
+    ju_show_log_tail(c1->log, 4000);
   }
   zr_test_redis_stop(&srv);
   return TEST_DONE();

@@ -33,7 +33,6 @@
 #include <zmq.h>
 
 #include "common/frame.h"
-#include "common/keys.h"
 #include "tests/integration/job_util.h"
 #include "tests/redis_server.h"
 #include "tests/test.h"
@@ -42,58 +41,34 @@
 #define G 4
 #define TEST_SENDER "0123456789abcdef0123456789abcdef"
 
-static char root[64], zbin[1100], lbin[1100], abin[1100], rbin[1100];
-static char model[256], tasks[256], keys[256];
+static ju_daemons bin;
+static ju_workdir work;
+static char keys[256]; /* ROOT/keys: zerorl keygen's pairs */
 static zr_test_redis srv, acl;
 
-typedef struct {
-  char name[32], job[64], dir[128], run[160], cfg[200], trained[200], llog[200], key[256], qkey[256];
-} job;
-
-static void cleanup_root(void) {
-  ju_kill_all();
-  if (root[0] && !getenv("ZR_SEC_KEEP")) ju_run("rm -rf '%s'", root);
-}
-
 static void show_log_on_failure(const char *path, int failures_before) {
-  if (zr_test_failures == failures_before) return;
-  char *s = ju_read_file(path);
-  if (!s) return;
-  size_t n = strlen(s);
-  fprintf(stderr, "---- tail of %s ----\n%s\n", path, s + (n > 6000 ? n - 6000 : 0));
-  free(s);
+  ju_show_log_on_failure(path, failures_before, 6000);
 }
 
-/* The job's directory and base config RUN/config.ini; redis: the [redis] section's body. */
-static void job_init(job *j, const char *name, const char *redis) {
-  memset(j, 0, sizeof *j);
-  snprintf(j->name, sizeof j->name, "%s", name);
-  snprintf(j->job, sizeof j->job, "sec-%s", name);
-  snprintf(j->dir, sizeof j->dir, "%s/%s", root, name);
-  snprintf(j->run, sizeof j->run, "%s/run", j->dir);
-  snprintf(j->cfg, sizeof j->cfg, "%s/config.ini", j->run);
-  snprintf(j->trained, sizeof j->trained, "%s/trained.jsonl", j->run);
-  snprintf(j->llog, sizeof j->llog, "%s/logs/learner.log", j->run);
-  zr_key_job(j->key, sizeof j->key, "zerorl", j->job);
-  zr_key_job_queue(j->qkey, sizeof j->qkey, "zerorl", j->job);
-  ju_run("mkdir -p '%s/logs'", j->run);
-  char text[4096];
-  snprintf(text, sizeof text,
+/* The job's directory and base config RUN/config.ini; Redis at redis_socket, redis_more: more
+ * lines of the [redis] section (or NULL). */
+static void job_init(ju_job *j, const char *name, const char *redis_socket, const char *redis_more) {
+  ju_job_init(j, work.root, name, "sec-");
+  char sections[4096];
+  snprintf(sections, sizeof sections,
            "[job]\nid = %s\nname = %s\nrun_dir = %s\n"
            "[model]\npath = %s\nthreads = 1\n"
            "[data]\ntrain = %s\ntemplate = raw\nepochs = 1\n"
            "[algo]\ngroup_size = %d\ngroups_per_batch = 4\nmax_new_tokens = 32\n"
            "[actor]\nslots = 8\nmax_len = 96\nthreads = 1\nlease_margin = 500ms\nask_interval = 200ms\n"
            "[learner]\nlr = 1e-4\ntotal_steps = 100000\ncheckpoint_every = 0\nlease = 5s\nscore_deadline = 3s\n"
-           "drain_timeout = 4s\nmax_task_retries = 50\n"
-           "[redis]\n%s\nheartbeat_interval = 300ms\nheartbeat_ttl = 2s\nbackoff_min = 50ms\nbackoff_max = 300ms\n"
-           "[net]\nlearner_tasks = ipc://%s/w\nlearner_weights = ipc://%s/c\nlearner_announce = ipc://%s/a\n",
-           j->job, name, j->run, model, tasks, G, redis, j->dir, j->dir, j->dir);
-  CHECK_INT(ju_write_file(j->cfg, text), 0);
+           "drain_timeout = 4s\nmax_task_retries = 50\n",
+           j->id, name, j->run, work.model, work.tasks, G);
+  CHECK_INT(ju_write_config(j, sections, redis_socket, redis_more), 0);
 }
 
 /* Writes RUN/<role>.ini: the base config plus a [security] section. */
-static void role_config(const job *j, const char *role, const char *security, char *out, size_t cap) {
+static void role_config(const ju_job *j, const char *role, const char *security, char *out, size_t cap) {
   snprintf(out, cap, "%s/%s.ini", j->run, role);
   char *base = ju_read_file(j->cfg);
   char text[8192];
@@ -111,26 +86,26 @@ static void security_for(const char *name, const char *allowed, char *out, size_
   CHECK(n > 0 && (size_t)n < cap);
 }
 
-static pid_t spawn_role(const job *j, const char *bin, const char *cfg, const char *id, const char *set) {
+static pid_t spawn_role(const ju_job *j, const char *daemon, const char *cfg, const char *id, const char *set) {
   char log[256];
   snprintf(log, sizeof log, "%s/logs/%s.log", j->run, id);
   char *argv[16];
   int n = 0;
-  argv[n++] = (char *)bin;
+  argv[n++] = (char *)daemon;
   argv[n++] = "--config";
   argv[n++] = (char *)cfg;
-  if (bin == lbin) {
+  if (daemon == bin.learner) {
     argv[n++] = "--run-dir";
     argv[n++] = (char *)j->run;
   } else {
     argv[n++] = "--id";
     argv[n++] = (char *)id;
   }
-  if (bin == abin) {
+  if (daemon == bin.actor) {
     argv[n++] = "--threads";
     argv[n++] = "1";
   }
-  if (bin == rbin) {
+  if (daemon == bin.reward) {
     argv[n++] = "--slots";
     argv[n++] = "2";
   }
@@ -139,14 +114,16 @@ static pid_t spawn_role(const job *j, const char *bin, const char *cfg, const ch
     argv[n++] = (char *)set;
   }
   argv[n] = NULL;
-  return ju_spawn(bin == lbin ? j->llog : log, argv);
+  return ju_spawn(daemon == bin.learner ? j->llog : log, argv);
 }
 
-static void expect_learner_done(const job *j, pid_t learner, int timeout_ms) {
+static void expect_learner_done(const ju_job *j, pid_t learner, int timeout_ms) {
   ju_expect_learner_done(j->name, j->trained, learner, timeout_ms);
 }
 
-static void expect_exactly_once(const job *j) { ju_expect_exactly_once(j->name, j->trained, tasks, G, N_TASKS); }
+static void expect_exactly_once(const ju_job *j) {
+  ju_expect_exactly_once(j->name, j->trained, work.tasks, G, N_TASKS);
+}
 
 static char *read_key(const char *path) {
   static char k[4][64];
@@ -163,11 +140,11 @@ static char *read_key(const char *path) {
 
 static void test_keygen(void) {
   char p[300], sec[320], pub[320];
-  snprintf(p, sizeof p, "%s/kg/a", root);
-  ju_run("mkdir -p '%s/kg'", root);
+  snprintf(p, sizeof p, "%s/kg/a", work.root);
+  ju_run("mkdir -p '%s/kg'", work.root);
   snprintf(sec, sizeof sec, "%s.key", p);
   snprintf(pub, sizeof pub, "%s.pub", p);
-  CHECK_INT(ju_run("'%s' keygen --out '%s' >/dev/null", zbin, p), 0);
+  CHECK_INT(ju_run("'%s' keygen --out '%s' >/dev/null", bin.zerorl, p), 0);
   struct stat st;
   CHECK(stat(sec, &st) == 0 && (st.st_mode & 0777) == 0600);
   CHECK(stat(pub, &st) == 0);
@@ -181,27 +158,27 @@ static void test_keygen(void) {
     CHECK_STR(derived, q); /* a matching pair */
   }
   /* no overwrite without --force; the files stay as they were */
-  CHECK_INT(ju_run("'%s' keygen --out '%s' >/dev/null 2>&1", zbin, p), 1);
+  CHECK_INT(ju_run("'%s' keygen --out '%s' >/dev/null 2>&1", bin.zerorl, p), 1);
   char *s2 = ju_read_file(sec);
   CHECK(s && s2 && strncmp(s, s2, 40) == 0);
   free(s2);
   char other[320];
-  snprintf(other, sizeof other, "%s/kg/b", root);
-  CHECK_INT(ju_run("touch '%s.pub'; '%s' keygen --out '%s' >/dev/null 2>&1", other, zbin, other), 1);
-  snprintf(other, sizeof other, "%s/kg/b.key", root);
+  snprintf(other, sizeof other, "%s/kg/b", work.root);
+  CHECK_INT(ju_run("touch '%s.pub'; '%s' keygen --out '%s' >/dev/null 2>&1", other, bin.zerorl, other), 1);
+  snprintf(other, sizeof other, "%s/kg/b.key", work.root);
   CHECK(access(other, F_OK) != 0); /* no half pair */
   /* --force overwrites, mode 0600 again */
   chmod(sec, 0644);
-  CHECK_INT(ju_run("'%s' keygen --out '%s' --force >/dev/null", zbin, p), 0);
+  CHECK_INT(ju_run("'%s' keygen --out '%s' --force >/dev/null", bin.zerorl, p), 0);
   s2 = ju_read_file(sec);
   CHECK(s && s2 && strncmp(s, s2, 40) != 0);
   CHECK(stat(sec, &st) == 0 && (st.st_mode & 0777) == 0600);
   free(s2);
   free(s);
   free(q);
-  CHECK_INT(ju_run("'%s' keygen --help | grep -q 'PREFIX.key'", zbin), 0);
-  CHECK_INT(ju_run("'%s' keygen >/dev/null 2>&1", zbin), 2);
-  CHECK_INT(ju_run("'%s' --help | grep -q keygen", zbin), 0);
+  CHECK_INT(ju_run("'%s' keygen --help | grep -q 'PREFIX.key'", bin.zerorl), 0);
+  CHECK_INT(ju_run("'%s' keygen >/dev/null 2>&1", bin.zerorl), 2);
+  CHECK_INT(ju_run("'%s' --help | grep -q keygen", bin.zerorl), 0);
 }
 
 /* ---- probes: raw DEALERs -------------------------------------------------------------------- */
@@ -271,7 +248,7 @@ typedef struct {
 } probe;
 
 /* pub/sec NULL: no CURVE */
-static probe probe_new(void *ctx, const job *j, const char *pub, const char *sec, const char *srv_pub) {
+static probe probe_new(void *ctx, const ju_job *j, const char *pub, const char *sec, const char *srv_pub) {
   probe p;
   void **s[2] = {&p.work, &p.weights};
   const char *ep[2] = {"w", "c"};
@@ -319,15 +296,15 @@ static int recv_body(void *s, Zerorl__Envelope **keep) {
 static void make_keys(void) {
   const char *names[] = {"learner", "actor", "reward"};
   ju_run("mkdir -p '%s'", keys);
-  for (int i = 0; i < 3; i++) CHECK_INT(ju_run("'%s' keygen --out '%s/%s' >/dev/null", zbin, keys, names[i]), 0);
+  for (int i = 0; i < 3; i++)
+    CHECK_INT(ju_run("'%s' keygen --out '%s/%s' >/dev/null", bin.zerorl, keys, names[i]), 0);
 }
 
 static void test_curve(void) {
   int f0 = zr_test_failures;
-  job j;
-  char redis[300], allowed[200], sec[2048], lcfg[300], acfg[300], rcfg[300], kpath[300];
-  snprintf(redis, sizeof redis, "socket = %s", srv.sock);
-  job_init(&j, "curve", redis);
+  ju_job j;
+  char allowed[200], sec[2048], lcfg[300], acfg[300], rcfg[300], kpath[300];
+  job_init(&j, "curve", srv.sock, NULL);
   /* the allow-list: the actor's and the reward worker's public keys, with comments */
   snprintf(allowed, sizeof allowed, "%s/allowed_clients", j.dir);
   CHECK_INT(ju_run("{ echo '# clients of job sec-curve'; cat '%s/actor.pub'; echo; cat '%s/reward.pub'; } > '%s'",
@@ -351,8 +328,8 @@ static void test_curve(void) {
   char upub[41], usec[41];
   CHECK_INT(zmq_curve_keypair(upub, usec), 0);
 
-  pid_t l = spawn_role(&j, lbin, lcfg, "learner", NULL);
-  pid_t rw = spawn_role(&j, rbin, rcfg, "rw-1", NULL);
+  pid_t l = spawn_role(&j, bin.learner, lcfg, "learner", NULL);
+  pid_t rw = spawn_role(&j, bin.reward, rcfg, "rw-1", NULL);
   void *ctx = zmq_ctx_new();
 
   /* control: the actor's key is let in; grant and chunk prove the probes are valid */
@@ -362,8 +339,8 @@ static void test_curve(void) {
   uint64_t deadline = ju_now_ms() + 30000, next = 0;
   while ((!grant || !chunk) && ju_now_ms() < deadline) {
     if (ju_now_ms() >= next) {
-      if (!grant) send_work_request(ok.work, j.job);
-      if (!chunk) send_chunk_request(ok.weights, j.job);
+      if (!grant) send_work_request(ok.work, j.id);
+      if (!chunk) send_chunk_request(ok.weights, j.id);
       next = ju_now_ms() + 300;
     }
     recv_body(ok.work, &grant);
@@ -391,7 +368,7 @@ static void test_curve(void) {
     Zerorl__Envelope env = ZERORL__ENVELOPE__INIT;
     env.body_case = ZERORL__ENVELOPE__BODY_LEASE_RELEASE;
     env.lease_release = &rel;
-    send_env(ok.work, &env, j.job);
+    send_env(ok.work, &env, j.id);
     zerorl__envelope__free_unpacked(grant, NULL);
   }
 
@@ -405,9 +382,9 @@ static void test_curve(void) {
     if (ju_now_ms() >= next) {
       probe *ps[2] = {&unknown, &plain};
       for (int i = 0; i < 2; i++) {
-        send_work_request(ps[i]->work, j.job);
-        send_rollout_and_score(ps[i]->work, j.job);
-        send_chunk_request(ps[i]->weights, j.job);
+        send_work_request(ps[i]->work, j.id);
+        send_rollout_and_score(ps[i]->work, j.id);
+        send_chunk_request(ps[i]->weights, j.id);
       }
       next = ju_now_ms() + 300;
     }
@@ -430,7 +407,7 @@ static void test_curve(void) {
   zmq_ctx_term(ctx);
 
   /* the real job */
-  pid_t a = spawn_role(&j, abin, acfg, "actor-1", NULL);
+  pid_t a = spawn_role(&j, bin.actor, acfg, "actor-1", NULL);
   expect_learner_done(&j, l, 60000);
   expect_exactly_once(&j);
   snprintf(needle, sizeof needle, "key=%s", apub);
@@ -445,35 +422,35 @@ static void test_curve(void) {
 
 /* ---- half-configured [security] ---------------------------------------------------------- */
 
-static void expect_refuses(const job *j, const char *bin, const char *cfg, const char *id, const char *needle) {
+static void expect_refuses(const ju_job *j, const char *daemon, const char *cfg, const char *id, const char *needle) {
   char log[256];
   snprintf(log, sizeof log, "%s/logs/%s.log", j->run, id);
-  pid_t p = spawn_role(j, bin, cfg, id, NULL);
+  pid_t p = spawn_role(j, daemon, cfg, id, NULL);
   int st = 0;
   int ended = ju_wait(p, 15000, &st);
   CHECK(ended);
   if (!ended) ju_stop(p, SIGKILL, 1000);
   CHECK(ended && WIFEXITED(st) && WEXITSTATUS(st) != 0);
-  CHECK(ju_count_in_file(bin == lbin ? j->llog : log, needle) >= 1);
-  if (ju_count_in_file(bin == lbin ? j->llog : log, needle) < 1) show_log_on_failure(bin == lbin ? j->llog : log, -1);
+  const char *daemon_log = daemon == bin.learner ? j->llog : log;
+  CHECK(ju_count_in_file(daemon_log, needle) >= 1);
+  if (ju_count_in_file(daemon_log, needle) < 1) show_log_on_failure(daemon_log, -1);
 }
 
 static void test_half(void) {
-  job j;
-  char redis[300], sec[1024], cfg[300], allowed[200];
-  snprintf(redis, sizeof redis, "socket = %s", srv.sock);
-  job_init(&j, "half", redis);
+  ju_job j;
+  char sec[1024], cfg[300], allowed[200];
+  job_init(&j, "half", srv.sock, NULL);
   snprintf(sec, sizeof sec, "curve_secret_key_file = %s/actor.key\n", keys);
   role_config(&j, "half", sec, cfg, sizeof cfg);
   const char *missing = "[security] curve_public_key_file, curve_server_public_key_file, allowed_clients_file: not set";
-  expect_refuses(&j, lbin, cfg, "learner", missing);
-  expect_refuses(&j, abin, cfg, "actor-h", missing);
-  expect_refuses(&j, rbin, cfg, "reward-h", missing);
+  expect_refuses(&j, bin.learner, cfg, "learner", missing);
+  expect_refuses(&j, bin.actor, cfg, "actor-h", missing);
+  expect_refuses(&j, bin.reward, cfg, "reward-h", missing);
   /* complete, but the allow-list file does not exist: the learner names it */
   snprintf(allowed, sizeof allowed, "%s/no-such-allow-list", j.dir);
   security_for("learner", allowed, sec, sizeof sec);
   role_config(&j, "nolist", sec, cfg, sizeof cfg);
-  expect_refuses(&j, lbin, cfg, "learner", "no-such-allow-list: cannot open the allow-list");
+  expect_refuses(&j, bin.learner, cfg, "learner", "no-such-allow-list: cannot open the allow-list");
 }
 
 /* ---- Redis AUTH / ACL ------------------------------------------------------------------------ */
@@ -522,13 +499,11 @@ static void test_acl(void) {
     CHECK(0);
     return;
   }
-  job j;
-  char redis[400];
-  snprintf(redis, sizeof redis, "socket = %s\nuser = zrjob\npassword = job-pw-1", acl.sock);
-  job_init(&j, "acl", redis);
-  pid_t l = spawn_role(&j, lbin, j.cfg, "learner", NULL);
-  pid_t rw = spawn_role(&j, rbin, j.cfg, "rw-1", NULL);
-  pid_t a = spawn_role(&j, abin, j.cfg, "actor-1", NULL);
+  ju_job j;
+  job_init(&j, "acl", acl.sock, "user = zrjob\npassword = job-pw-1\n");
+  pid_t l = spawn_role(&j, bin.learner, j.cfg, "learner", NULL);
+  pid_t rw = spawn_role(&j, bin.reward, j.cfg, "rw-1", NULL);
+  pid_t a = spawn_role(&j, bin.actor, j.cfg, "actor-1", NULL);
   expect_learner_done(&j, l, 60000);
   expect_exactly_once(&j);
   char *state = acl_hget(j.key, "state");
@@ -549,13 +524,11 @@ static void test_acl_bad(void) {
     CHECK(0);
     return;
   }
-  job j;
-  char redis[400];
-  snprintf(redis, sizeof redis, "socket = %s\nuser = zrjob\npassword = job-pw-1", acl.sock);
-  job_init(&j, "acl-bad", redis);
-  pid_t l = spawn_role(&j, lbin, j.cfg, "learner", "redis.password=wrong-pw");
-  pid_t rw = spawn_role(&j, rbin, j.cfg, "rw-1", NULL);
-  pid_t a = spawn_role(&j, abin, j.cfg, "actor-1", NULL);
+  ju_job j;
+  job_init(&j, "acl-bad", acl.sock, "user = zrjob\npassword = job-pw-1\n");
+  pid_t l = spawn_role(&j, bin.learner, j.cfg, "learner", "redis.password=wrong-pw");
+  pid_t rw = spawn_role(&j, bin.reward, j.cfg, "rw-1", NULL);
+  pid_t a = spawn_role(&j, bin.actor, j.cfg, "actor-1", NULL);
   expect_learner_done(&j, l, 60000); /* training goes on without Redis */
   expect_exactly_once(&j);
   CHECK(ju_count_in_file(j.llog, "AUTH failed") >= 1);
@@ -581,46 +554,19 @@ static bool want(const char *name) {
 }
 
 int main(void) {
-  const char *bdir = getenv("ZERORL_BINARY_DIR");
-  if (!bdir) TEST_SKIP("ZERORL_BINARY_DIR is not set (run through ctest)");
-  if (!zr_test_redis_available()) TEST_SKIP("redis-server is not installed");
+  const char *build_dir = ju_build_dir_or_skip();
   if (!zmq_has("curve")) TEST_SKIP("libzmq without CURVE");
-  snprintf(zbin, sizeof zbin, "%s/tools/zerorl", bdir);
-  snprintf(lbin, sizeof lbin, "%s/learner/zerorl-learner", bdir);
-  snprintf(abin, sizeof abin, "%s/actor/zerorl-actor", bdir);
-  snprintf(rbin, sizeof rbin, "%s/reward/zerorl-reward", bdir);
-  if (access(zbin, X_OK) || access(lbin, X_OK) || access(abin, X_OK) || access(rbin, X_OK))
-    TEST_SKIP("daemon binaries are not built in %s", bdir);
-  signal(SIGPIPE, SIG_IGN);
-  snprintf(root, sizeof root, "/tmp/zrsec-XXXXXX");
-  if (!mkdtemp(root)) return 1;
-  atexit(cleanup_root);
-  if (zr_test_redis_start(&srv, 0, NULL) != 0) return 1;
-  snprintf(model, sizeof model, "%s/model", root);
-  snprintf(tasks, sizeof tasks, "%s/train.jsonl", root);
-  snprintf(keys, sizeof keys, "%s/keys", root);
-  CHECK_INT(ju_run("'%s' model init --arch llama --layers 2 --hidden 64 --heads 4 --kv-heads 4 --intermediate 128 "
-                   "--byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --tie --out '%s' >/dev/null",
-                   zbin, model),
-            0);
-  CHECK_INT(ju_run("'%s' data gen arith --n %d --difficulty 2 --out '%s' >/dev/null", zbin, N_TASKS, tasks), 0);
+  ju_find_daemons_or_skip(&bin, build_dir);
+  if (ju_start(&work, "/tmp/zrsec-XXXXXX", "ZR_SEC_KEEP", &srv) != 0) return 1;
+  snprintf(keys, sizeof keys, "%s/keys", work.root);
+  CHECK_INT(ju_init_tiny_model(bin.zerorl, work.model, 2, 64, 128), 0);
+  CHECK_INT(ju_gen_arith(bin.zerorl, N_TASKS, false, work.tasks), 0);
   make_keys();
   if (zr_test_failures) return TEST_DONE();
 
-  struct {
-    const char *name;
-    void (*fn)(void);
-  } tests[] = {{"keygen", test_keygen}, {"curve", test_curve},     {"half", test_half},
-               {"acl", test_acl},       {"acl-bad", test_acl_bad}};
-  for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-    if (!want(tests[i].name)) continue;
-    uint64_t t0 = ju_now_ms();
-    int f = zr_test_failures;
-    tests[i].fn();
-    ju_kill_all();
-    fprintf(stderr, "== %s: %s in %.1f s\n", tests[i].name, zr_test_failures == f ? "ok" : "FAILED",
-            (double)(ju_now_ms() - t0) / 1000.0);
-  }
+  const ju_scenario scenarios[] = {{"keygen", test_keygen}, {"curve", test_curve},     {"half", test_half},
+                                   {"acl", test_acl},       {"acl-bad", test_acl_bad}};
+  ju_run_scenarios(scenarios, sizeof scenarios / sizeof *scenarios, want);
   zr_test_redis_stop(&acl);
   zr_test_redis_stop(&srv);
   return TEST_DONE();

@@ -18,11 +18,9 @@
  *   - bad sim settings are refused at start with exit 1 and a message naming the key.
  *
  * Every child is killed at exit; the temporary directory is removed (kept with ZR_JOB_KEEP=1). */
-#include <hiredis/hiredis.h>
 #include <math.h>
 #include <stdbool.h>
 
-#include "common/keys.h"
 #include "tests/integration/job_util.h"
 #include "tests/redis_server.h"
 #include "tests/test.h"
@@ -36,20 +34,15 @@
 #define TOK_MAX 64
 #define TOK_PER_S 60.0
 
-static char root[64], zbin[1100], lbin[1100], abin[1100], rbin[1100];
-static char model[256], tasks[256], dir[256], run[300], cfg[320], trained[320], llog[320], metrics[320];
-static char jkey[256], qkey[256];
-static const char *job_id = "jt-sim";
+static ju_daemons bin;
+static ju_workdir work;
 static zr_test_redis srv;
-
-static void cleanup_root(void) {
-  ju_kill_all();
-  if (root[0] && !getenv("ZR_JOB_KEEP")) ju_run("rm -rf '%s'", root);
-}
+static ju_job job;         /* jt-sim */
+static char metrics[300]; /* RUN/metrics.jsonl */
 
 static void write_config(void) {
-  char text[4096];
-  snprintf(text, sizeof text,
+  char sections[4096];
+  snprintf(sections, sizeof sections,
            "[job]\nid = %s\nname = sim\nrun_dir = %s\n"
            "[model]\npath = %s\nthreads = 1\n"
            "[data]\ntrain = %s\ntemplate = raw\nepochs = 1\n"
@@ -58,43 +51,60 @@ static void write_config(void) {
            "engine = sim\nsim_tokens_mean = %d\nsim_tokens_max = %d\nsim_tokens_per_s = %g\n"
            "[reward]\nengine = sim\nsim_score_time = 20ms\nsim_correct = 0.5\n"
            "[learner]\nlr = 1e-4\ntotal_steps = 100000\ncheckpoint_every = 0\nlease = 3s\nscore_deadline = 5s\n"
-           "drain_timeout = 4s\nmax_task_retries = 50\n"
-           "[redis]\nsocket = %s\nheartbeat_interval = 300ms\nheartbeat_ttl = 2s\nbackoff_min = 50ms\n"
-           "backoff_max = 300ms\n"
-           "[net]\nlearner_tasks = ipc://%s/w\nlearner_weights = ipc://%s/c\nlearner_announce = ipc://%s/a\n",
-           job_id, run, model, tasks, G, TOK_MAX, SLOTS, TOK_MEAN, TOK_MAX, TOK_PER_S, srv.sock, dir, dir, dir);
-  CHECK_INT(ju_write_file(cfg, text), 0);
+           "drain_timeout = 4s\nmax_task_retries = 50\n",
+           job.id, job.run, work.model, work.tasks, G, TOK_MAX, SLOTS, TOK_MEAN, TOK_MAX, TOK_PER_S);
+  CHECK_INT(ju_write_config(&job, sections, srv.sock, NULL), 0);
 }
+
+/* The worker ids: sim-actor-NN, sim-reward-N. */
+static void actor_id(int i, char id[32]) { snprintf(id, 32, "sim-actor-%02d", i); }
+static void reward_id(int i, char id[32]) { snprintf(id, 32, "sim-reward-%d", i); }
 
 static pid_t start_actor(int i, const char *extra_set) {
   char log[400], id[32];
-  snprintf(id, sizeof id, "sim-actor-%02d", i);
-  snprintf(log, sizeof log, "%s/logs/%s.log", run, id);
-  char *argv[] = {abin, "--config", cfg, "--id", id, "--set", (char *)(extra_set ? extra_set : "actor.sim_seed=7"),
-                  NULL};
+  actor_id(i, id);
+  snprintf(log, sizeof log, "%s/logs/%s.log", job.run, id);
+  char *argv[] = {bin.actor, "--config", job.cfg, "--id", id, "--set",
+                  (char *)(extra_set ? extra_set : "actor.sim_seed=7"), NULL};
   return ju_spawn(log, argv);
 }
 
 static pid_t start_reward(int i) {
   char log[400], id[32];
-  snprintf(id, sizeof id, "sim-reward-%d", i);
-  snprintf(log, sizeof log, "%s/logs/%s.log", run, id);
-  char *argv[] = {rbin, "--config", cfg, "--id", id, "--slots", "4", NULL};
+  reward_id(i, id);
+  snprintf(log, sizeof log, "%s/logs/%s.log", job.run, id);
+  char *argv[] = {bin.reward, "--config", job.cfg, "--id", id, "--slots", "4", NULL};
   return ju_spawn(log, argv);
 }
 
 static char *worker_field(const char *role, const char *id, const char *field) {
   char key[300];
-  snprintf(key, sizeof key, "zerorl:worker:%s:%s:%s", job_id, role, id);
+  snprintf(key, sizeof key, "zerorl:worker:%s:%s:%s", job.id, role, id);
   return ju_hget(srv.sock, key, field);
 }
 
-/* Runs bin with one bad --set; CHECKs exit 1 and that stderr names want. */
-static void expect_refused(const char *bin, const char *set, const char *want) {
+/* How many of the n workers of role (actor or reward) say engine = sim in their heartbeat; the
+ * others are named on stderr. */
+static int count_sim_heartbeats(const char *role, int n) {
+  int sim = 0;
+  for (int i = 0; i < n; i++) {
+    char id[32];
+    if (strcmp(role, "actor") == 0) actor_id(i, id);
+    else reward_id(i, id);
+    char *e = worker_field(role, id, "engine");
+    if (e && strcmp(e, "sim") == 0) sim++;
+    else fprintf(stderr, "%s %s heartbeat engine: %s\n", role, id, e ? e : "(none)");
+    free(e);
+  }
+  return sim;
+}
+
+/* Runs daemon with one bad --set; CHECKs exit 1 and that stderr names want. */
+static void expect_refused(const char *daemon, const char *set, const char *want) {
   char log[400];
-  snprintf(log, sizeof log, "%s/logs/refused.log", run);
+  snprintf(log, sizeof log, "%s/logs/refused.log", job.run);
   unlink(log);
-  char *argv[] = {(char *)bin, "--config", cfg, "--set", (char *)set, NULL};
+  char *argv[] = {(char *)daemon, "--config", job.cfg, "--set", (char *)set, NULL};
   pid_t p = ju_spawn(log, argv);
   int st = 0;
   CHECK(ju_wait(p, 20000, &st));
@@ -135,42 +145,20 @@ static int metrics_means(double *len, double *fin_len) {
 
 static void test_fleet(void) {
   int f0 = zr_test_failures;
-  pid_t l;
-  {
-    char *argv[] = {lbin, "--config", cfg, "--run-dir", run, NULL};
-    l = ju_spawn(llog, argv);
-  }
+  pid_t l = ju_start_learner(bin.learner, &job, NULL, false);
   pid_t rw[N_REWARDS], ac[N_ACTORS];
   for (int i = 0; i < N_REWARDS; i++) rw[i] = start_reward(i);
   for (int i = 0; i < N_ACTORS; i++) ac[i] = start_actor(i, NULL);
-  CHECK(ju_wait_lines(trained, 8, 120000));
+  CHECK(ju_wait_lines(job.trained, 8, 120000));
   uint64_t t_first = ju_now_ms();
-  int lines_first = ju_count_lines(trained);
+  int lines_first = ju_count_lines(job.trained);
 
   /* heartbeats: every daemon says engine = sim */
-  int hb_sim = 0;
-  for (int i = 0; i < N_ACTORS; i++) {
-    char id[32];
-    snprintf(id, sizeof id, "sim-actor-%02d", i);
-    char *e = worker_field("actor", id, "engine");
-    if (e && strcmp(e, "sim") == 0) hb_sim++;
-    else fprintf(stderr, "actor %s heartbeat engine: %s\n", id, e ? e : "(none)");
-    free(e);
-  }
-  CHECK_INT(hb_sim, N_ACTORS);
-  hb_sim = 0;
-  for (int i = 0; i < N_REWARDS; i++) {
-    char id[32];
-    snprintf(id, sizeof id, "sim-reward-%d", i);
-    char *e = worker_field("reward", id, "engine");
-    if (e && strcmp(e, "sim") == 0) hb_sim++;
-    else fprintf(stderr, "reward %s heartbeat engine: %s\n", id, e ? e : "(none)");
-    free(e);
-  }
-  CHECK_INT(hb_sim, N_REWARDS);
+  CHECK_INT(count_sim_heartbeats("actor", N_ACTORS), N_ACTORS);
+  CHECK_INT(count_sim_heartbeats("reward", N_REWARDS), N_REWARDS);
 
   /* mid-run: one actor drains on SIGTERM, another dies */
-  CHECK(ju_count_lines(trained) < N_TASKS * 3 / 4);
+  CHECK(ju_count_lines(job.trained) < N_TASKS * 3 / 4);
   kill(ac[0], SIGTERM);
   int st = 0;
   int ended = ju_wait(ac[0], 15000, &st);
@@ -180,20 +168,21 @@ static void test_fleet(void) {
   CHECK(gone == NULL); /* the drain deleted the heartbeat */
   free(gone);
   ju_stop(ac[1], SIGKILL, 2000);
-  fprintf(stderr, "sim: SIGTERM to sim-actor-00, SIGKILL to sim-actor-01 after %d groups\n", ju_count_lines(trained));
+  fprintf(stderr, "sim: SIGTERM to sim-actor-00, SIGKILL to sim-actor-01 after %d groups\n",
+          ju_count_lines(job.trained));
 
-  ju_expect_learner_done("sim", trained, l, 240000);
+  ju_expect_learner_done(job.name, job.trained, l, 240000);
   uint64_t t_done = ju_now_ms();
-  ju_expect_exactly_once("sim", trained, tasks, G, N_TASKS);
-  CHECK_INT(ju_hget_ll(srv.sock, qkey, "dropped_bad"), 0);
-  CHECK(ju_hget_ll(srv.sock, qkey, "expired_leases") >= 1);
-  long long version = ju_hget_ll(srv.sock, jkey, "policy_version");
+  ju_expect_exactly_once(job.name, job.trained, work.tasks, G, N_TASKS);
+  CHECK_INT(ju_hget_ll(srv.sock, job.qkey, "dropped_bad"), 0);
+  CHECK(ju_hget_ll(srv.sock, job.qkey, "expired_leases") >= 1);
+  long long version = ju_hget_ll(srv.sock, job.key, "policy_version");
   fprintf(stderr, "sim: final policy version %lld\n", version);
   CHECK(version > 0);
   int stamped = 0;
   for (int i = 2; i < N_ACTORS; i++) {
     char log[400];
-    snprintf(log, sizeof log, "%s/logs/sim-actor-%02d.log", run, i);
+    snprintf(log, sizeof log, "%s/logs/sim-actor-%02d.log", job.run, i);
     if (ju_count_in_file(log, "weight version 1 announced: stamping it") == 1) stamped++;
     CHECK_INT(ju_count_in_file(log, "fetching weight version"), 0);
   }
@@ -229,56 +218,25 @@ static void test_fleet(void) {
     if (ju_wait(rw[i], 15000, &st) && WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
   }
   CHECK_INT(ok, N_ACTORS - 2 + N_REWARDS);
-  if (zr_test_failures != f0) {
-    char *s = ju_read_file(llog);
-    if (s) {
-      size_t n = strlen(s);
-      fprintf(stderr, "---- tail of %s ----\n%s\n", llog, s + (n > 6000 ? n - 6000 : 0));
-    }
-    free(s);
-  }
+  ju_show_log_on_failure(job.llog, f0, 6000);
 }
 
 static void test_refused(void) {
-  expect_refused(abin, "actor.sim_tokens_mean=-5", "[actor] sim_tokens_mean");
-  expect_refused(abin, "actor.sim_tokens_mean=2000", "[actor] sim_tokens_max");
-  expect_refused(abin, "actor.sim_tokens_per_s=0", "[actor] sim_tokens_per_s");
-  expect_refused(abin, "actor.engine=fast", "[actor] engine");
-  expect_refused(rbin, "reward.sim_correct=1.5", "[reward] sim_correct");
-  expect_refused(rbin, "reward.sim_score_time=-1s", "[reward] sim_score_time");
+  expect_refused(bin.actor, "actor.sim_tokens_mean=-5", "[actor] sim_tokens_mean");
+  expect_refused(bin.actor, "actor.sim_tokens_mean=2000", "[actor] sim_tokens_max");
+  expect_refused(bin.actor, "actor.sim_tokens_per_s=0", "[actor] sim_tokens_per_s");
+  expect_refused(bin.actor, "actor.engine=fast", "[actor] engine");
+  expect_refused(bin.reward, "reward.sim_correct=1.5", "[reward] sim_correct");
+  expect_refused(bin.reward, "reward.sim_score_time=-1s", "[reward] sim_score_time");
 }
 
 int main(void) {
-  const char *bdir = getenv("ZERORL_BINARY_DIR");
-  if (!bdir) TEST_SKIP("ZERORL_BINARY_DIR is not set (run through ctest)");
-  if (!zr_test_redis_available()) TEST_SKIP("redis-server is not installed");
-  snprintf(zbin, sizeof zbin, "%s/tools/zerorl", bdir);
-  snprintf(lbin, sizeof lbin, "%s/learner/zerorl-learner", bdir);
-  snprintf(abin, sizeof abin, "%s/actor/zerorl-actor", bdir);
-  snprintf(rbin, sizeof rbin, "%s/reward/zerorl-reward", bdir);
-  if (access(zbin, X_OK) || access(lbin, X_OK) || access(abin, X_OK) || access(rbin, X_OK))
-    TEST_SKIP("daemon binaries are not built in %s", bdir);
-  signal(SIGPIPE, SIG_IGN);
-  snprintf(root, sizeof root, "/tmp/zrsim-XXXXXX");
-  if (!mkdtemp(root)) return 1;
-  atexit(cleanup_root);
-  if (zr_test_redis_start(&srv, 0, NULL) != 0) return 1;
-  snprintf(model, sizeof model, "%s/model", root);
-  snprintf(tasks, sizeof tasks, "%s/train.jsonl", root);
-  snprintf(dir, sizeof dir, "%s/job", root);
-  snprintf(run, sizeof run, "%s/run", dir);
-  snprintf(cfg, sizeof cfg, "%s/config.ini", run);
-  snprintf(trained, sizeof trained, "%s/trained.jsonl", run);
-  snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", run);
-  snprintf(llog, sizeof llog, "%s/logs/learner.log", run);
-  zr_key_job(jkey, sizeof jkey, "zerorl", job_id);
-  zr_key_job_queue(qkey, sizeof qkey, "zerorl", job_id);
-  ju_run("mkdir -p '%s/logs'", run);
-  CHECK_INT(ju_run("'%s' model init --arch llama --layers 2 --hidden 64 --heads 4 --kv-heads 4 --intermediate 128 "
-                   "--byte-vocab --add-tokens '<think>,</think>,<answer>,</answer>' --tie --out '%s' >/dev/null",
-                   zbin, model),
-            0);
-  CHECK_INT(ju_run("'%s' data gen arith --n %d --difficulty 2 --out '%s' >/dev/null", zbin, N_TASKS, tasks), 0);
+  ju_find_daemons_or_skip(&bin, ju_build_dir_or_skip());
+  if (ju_start(&work, "/tmp/zrsim-XXXXXX", "ZR_JOB_KEEP", &srv) != 0) return 1;
+  ju_job_init(&job, work.root, "sim", "jt-");
+  snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", job.run);
+  CHECK_INT(ju_init_tiny_model(bin.zerorl, work.model, 2, 64, 128), 0);
+  CHECK_INT(ju_gen_arith(bin.zerorl, N_TASKS, false, work.tasks), 0);
   if (zr_test_failures) return TEST_DONE();
   write_config();
   uint64_t t0 = ju_now_ms();
