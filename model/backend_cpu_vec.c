@@ -276,6 +276,21 @@ void zr_cpu_vec_adamw(float *p, const float *g, float *m, float *v, int64_t s, i
       }                                                                                                           \
   } while (0)
 
+/* C's block [0, m) x [j0, j1) in tiles of 4 W rows x 3/2/1 x rows (four W rows stay in L1 while
+ * every x row passes over them), then the last W rows one by one */
+#define NT_BLOCKS(TILE)                                                                                            \
+  do {                                                                                                            \
+    int j = j0;                                                                                                   \
+    for (; j + 4 <= j1; j += 4) {                                                                                 \
+      int i = 0;                                                                                                  \
+      for (; i + 3 <= m; i += 3) TILE(4, 3);                                                                      \
+      for (; i + 2 <= m; i += 2) TILE(4, 2);                                                                      \
+      for (; i < m; i++) TILE(4, 1);                                                                              \
+    }                                                                                                             \
+    for (; j < j1; j++)                                                                                           \
+      for (int i = 0; i < m; i++) TILE(1, 1);                                                                     \
+  } while (0)
+
 /* The same tiles with fused multiply-adds (AVX2 + FMA): the mul + add form needs a temporary
  * per product, and with 12 accumulators the 16 vector registers then spill one accumulator to
  * the stack inside the loop, a store-to-load chain that halved the kernel's speed (33 GFLOP/s
@@ -310,15 +325,7 @@ void zr_cpu_vec_adamw(float *p, const float *g, float *m, float *v, int64_t s, i
 __attribute__((target("avx2,fma"), no_sanitize("address", "undefined"))) static void
 gemm_nt_fma(int m, int j0, int j1, int k, float alpha, const float *A, int lda, const float *B, int ldb, float beta,
             float *C, int ldc) {
-  int j = j0;
-  for (; j + 4 <= j1; j += 4) {
-    int i = 0;
-    for (; i + 3 <= m; i += 3) NT_TILE_FMA(4, 3);
-    for (; i + 2 <= m; i += 2) NT_TILE_FMA(4, 2);
-    for (; i < m; i++) NT_TILE_FMA(4, 1);
-  }
-  for (; j < j1; j++)
-    for (int i = 0; i < m; i++) NT_TILE_FMA(1, 1);
+  NT_BLOCKS(NT_TILE_FMA);
 }
 #endif
 
@@ -328,15 +335,7 @@ gemm_nt_fma(int m, int j0, int j1, int k, float alpha, const float *A, int lda, 
 __attribute__((no_sanitize("address", "undefined"))) ZR_SIMD_CLONES void
 zr_cpu_vec_gemm_nt_portable(int m, int j0, int j1, int k, float alpha, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc) {
-  int j = j0;
-  for (; j + 4 <= j1; j += 4) { /* four W rows stay in L1 while every x row passes over them */
-    int i = 0;
-    for (; i + 3 <= m; i += 3) NT_TILE(4, 3);
-    for (; i + 2 <= m; i += 2) NT_TILE(4, 2);
-    for (; i < m; i++) NT_TILE(4, 1);
-  }
-  for (; j < j1; j++)
-    for (int i = 0; i < m; i++) NT_TILE(1, 1);
+  NT_BLOCKS(NT_TILE);
 }
 
 void zr_cpu_vec_gemm_nt(int m, int j0, int j1, int k, float alpha, const float *A, int lda, const float *B, int ldb,
