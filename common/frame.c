@@ -203,6 +203,12 @@ static int utf8_valid(const unsigned char *s, size_t n) {
 static int check_message(const ProtobufCMessage *m, const zr_frame_limits *lim, int depth) {
   const ProtobufCMessageDescriptor *d = m->descriptor;
   if (depth > 8) return zr_seterr(ZR_FRAME_EFIELD, "%s: nested too deep", d->name);
+  /* protobuf-c keeps a key of field number 0 as an unknown field when it is spelled with a
+   * redundant varint byte (0x81 0x00) and refuses the same key re-encoded in one byte: no such
+   * message may be accepted (stage 1 checks only the envelope's own keys) */
+  for (size_t u = 0; u < m->n_unknown_fields; u++)
+    if (m->unknown_fields[u].tag == 0)
+      return zr_seterr(ZR_FRAME_EGARBAGE, "%s: a field numbered 0 (invalid protobuf)", d->name);
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     const char *base = (const char *)m;
