@@ -206,12 +206,14 @@ int zr_countdown_check(const char *a, size_t len, const long *numbers, int n_num
       elen = i;
       char *end = NULL;
       char buf[32];
-      size_t rl = len - i - 1;
-      if (rl >= sizeof buf) return detailf(detail, cap, 0, "bad right-hand side");
-      memcpy(buf, a + i + 1, rl);
+      size_t rs = i + 1, re = len; /* the right-hand side without surrounding whitespace */
+      while (rs < re && isspace((unsigned char)a[rs])) rs++;
+      while (re > rs && isspace((unsigned char)a[re - 1])) re--;
+      size_t rl = re - rs;
+      if (rl == 0 || rl >= sizeof buf) return detailf(detail, cap, 0, "bad right-hand side");
+      memcpy(buf, a + rs, rl);
       buf[rl] = '\0';
       long rhs = strtol(buf, &end, 10);
-      while (end && isspace((unsigned char)*end)) end++;
       if (!end || *end || end == buf) return detailf(detail, cap, 0, "bad right-hand side");
       if (rhs != target) return detailf(detail, cap, 0, "right-hand side %ld is not the target %ld", rhs, target);
       break;

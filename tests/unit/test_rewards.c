@@ -129,6 +129,11 @@ static void countdown_tests(void) {
   CHECK_INT(cd("(7 - 3) * 5", n3, 3, 20), 1);
   CHECK_INT(cd("(7-3)*5 = 20", n3, 3, 20), 1);
   CHECK_INT(cd("(7-3)*5 = 21", n3, 3, 20), 0);
+  /* whitespace around the right-hand side does not count towards its length (fuzz_countdown) */
+  CHECK_INT(cd("(7-3)*5 =                                    20   ", n3, 3, 20), 1);
+  CHECK_INT(cd("(7-3)*5 = ", n3, 3, 20), 0);
+  CHECK_INT(cd("(7-3)*5 = 2 0", n3, 3, 20), 0);
+  CHECK_INT(cd("(7-3)*5 = 123456789012345678901234567890123", n3, 3, 20), 0);
   CHECK_INT(cd("7*5-3", n3, 3, 26), 0);        /* 32 */
   CHECK_INT(cd("3*7", n3, 3, 21), 0);          /* 5 unused */
   CHECK_INT(cd("3*7+5+5", n3, 3, 31), 0);      /* 5 twice */
